@@ -1,0 +1,387 @@
+"""Data for the course: Fashion-MNIST found offline first, small tabular sets, batching, preprocessing.
+
+Everything is held as in-memory tensors. Training code indexes mini-batches out of them
+(`iterate_minibatches`) instead of running a per-sample PIL/DataLoader pipeline, which is what
+keeps every notebook inside its time budget on a laptop CPU.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+FASHION_MNIST_CLASSES: tuple[str, ...] = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+
+# The four IDX files torchvision reads from `<root>/FashionMNIST/raw/`, with their exact
+# decompressed sizes and IDX magic numbers. A file that fails either check is never used, so a
+# copy interrupted half-way cannot pass as data.
+_IDX_FILES: dict[str, tuple[int, int]] = {
+    "train-images-idx3-ubyte": (47_040_016, 0x00000803),
+    "train-labels-idx1-ubyte": (60_008, 0x00000801),
+    "t10k-images-idx3-ubyte": (7_840_016, 0x00000803),
+    "t10k-labels-idx1-ubyte": (10_008, 0x00000801),
+}
+
+# Where Debian's `dataset-fashion-mnist` package puts the original .gz files
+# (`dpkg -L dataset-fashion-mnist`).
+DEBIAN_DATA_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets/fashion-mnist"),)
+
+_HOW_TO_GET_THE_DATA = """\
+Fashion-MNIST was not found, and downloading it failed. Any one of these fixes it:
+  1. Connect to the internet and run again: torchvision downloads it (about 30 MB) into
+     {cache}.
+  2. On Debian or Ubuntu: `sudo apt install dataset-fashion-mnist`, then run again.
+  3. Copy the four files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+     t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz), e.g. from a USB stick, into a
+     folder and set COURSE_DATA_DIR to that folder.
+Searched: {searched}
+Download error: {error}"""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """Fashion-MNIST could be found nowhere and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class DataLocation:
+    """Where the data was found: `root` is what torchvision's FashionMNIST takes as its root."""
+
+    root: Path
+    source: str
+
+
+def default_cache_dir() -> Path:
+    """The per-user folder the course decompresses and downloads data into."""
+    if os.environ.get("COURSE_CACHE_DIR"):
+        return Path(os.environ["COURSE_CACHE_DIR"]).expanduser()
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "why-normalize"
+
+
+def _is_valid_idx(path: Path, size: int, magic: int) -> bool:
+    try:
+        if path.stat().st_size != size:
+            return False
+        with path.open("rb") as handle:
+            return int.from_bytes(handle.read(4), "big") == magic
+    except OSError:
+        return False
+
+
+def _torchvision_raw_dir(root: Path) -> Path:
+    return root / "FashionMNIST" / "raw"
+
+
+def _has_ready_raw_files(root: Path) -> bool:
+    """True when `root` is a torchvision root whose decompressed files are all complete."""
+    raw = _torchvision_raw_dir(root)
+    return all(_is_valid_idx(raw / name, *check) for name, check in _IDX_FILES.items())
+
+
+def _find_source_file(folder: Path, name: str) -> Path | None:
+    """A complete decompressed copy of `name`, or its .gz, in `folder` or the usual sub-folders."""
+    for place in (folder, folder / "raw", _torchvision_raw_dir(folder)):
+        if _is_valid_idx(place / name, *_IDX_FILES[name]):
+            return place / name
+        if (place / f"{name}.gz").is_file():
+            return place / f"{name}.gz"
+    return None
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Decompress (or copy) `source` to `target` through a temporary name, checked, then renamed."""
+    size, magic = _IDX_FILES[target.name]
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    try:
+        opener = gzip.open if source.suffix == ".gz" else open
+        with opener(source, "rb") as src, partial.open("wb") as dst:
+            shutil.copyfileobj(src, dst, length=1 << 20)
+        if not _is_valid_idx(partial, size, magic):
+            raise DataNotFoundError(
+                f"{source} is not a complete Fashion-MNIST file (expected {size} bytes once "
+                "decompressed). Replace it with a fresh copy."
+            )
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _install_into_cache(sources: dict[str, Path], cache: Path) -> None:
+    raw = _torchvision_raw_dir(cache)
+    raw.mkdir(parents=True, exist_ok=True)
+    for name, source in sources.items():
+        target = raw / name
+        if not _is_valid_idx(target, *_IDX_FILES[name]):
+            _copy_atomically(source, target)
+
+
+def _download_with_torchvision(cache: Path) -> None:
+    from torchvision.datasets import FashionMNIST  # imported here: costs seconds
+
+    FashionMNIST(str(cache), train=True, download=True)
+    FashionMNIST(str(cache), train=False, download=True)
+
+
+def locate_fashion_mnist(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    download: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    system_dirs: tuple[Path, ...] = DEBIAN_DATA_DIRS,
+) -> DataLocation:
+    """Find Fashion-MNIST without the network if at all possible.
+
+    Looks, in order, in `root`, `$COURSE_DATA_DIR`, the per-user cache, Debian's
+    `dataset-fashion-mnist` files, and only then downloads with torchvision into the cache.
+    A folder may hold torchvision's `FashionMNIST/raw/` layout or the four files (.gz or
+    decompressed) directly; anything not already in torchvision's layout is decompressed into
+    the cache, because Debian's .gz files differ byte-wise from the ones torchvision checks.
+    """
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    candidates: list[tuple[str, Path]] = []
+    if root is not None:
+        candidates.append(("root argument", Path(root).expanduser()))
+    if os.environ.get("COURSE_DATA_DIR"):
+        candidates.append(("COURSE_DATA_DIR", Path(os.environ["COURSE_DATA_DIR"]).expanduser()))
+    candidates.append(("course cache", cache))
+    candidates.extend(("Debian package dataset-fashion-mnist", folder) for folder in system_dirs)
+
+    for label, folder in candidates:
+        if _has_ready_raw_files(folder):
+            return DataLocation(root=folder, source=f"{label} ({folder})")
+        found = {name: _find_source_file(folder, name) for name in _IDX_FILES}
+        if all(path is not None for path in found.values()):
+            _install_into_cache({name: path for name, path in found.items() if path}, cache)
+            return DataLocation(root=cache, source=f"{label} ({folder}), decompressed into {cache}")
+
+    searched = ", ".join(str(folder) for _, folder in candidates)
+    error = "download disabled"
+    if download:
+        try:
+            _download_with_torchvision(cache)
+        except Exception as exc:  # noqa: BLE001 - any failure here means "no network route"
+            error = f"{type(exc).__name__}: {exc}"
+        if _has_ready_raw_files(cache):
+            return DataLocation(root=cache, source=f"downloaded by torchvision into {cache}")
+    raise DataNotFoundError(_HOW_TO_GET_THE_DATA.format(cache=cache, searched=searched, error=error))
+
+
+def load_fashion_mnist(
+    split: Literal["train", "test"] = "train",
+    root: str | os.PathLike[str] | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Fashion-MNIST as `(images, labels)`: uint8 [N, 28, 28] and int64 [N].
+
+    Read through torchvision's own `FashionMNIST` loader; see `locate_fashion_mnist` for where
+    the files are looked for. `split` is "train" (60,000 images) or "test" (10,000).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}.")
+    from torchvision.datasets import FashionMNIST  # imported here: costs seconds
+
+    location = locate_fashion_mnist(root)
+    dataset = FashionMNIST(str(location.root), train=split == "train", download=False)
+    return dataset.data, dataset.targets
+
+
+# ----------------------------------------------------------------------------- tabular data
+
+
+@dataclass(frozen=True)
+class TabularSplit:
+    """A small scikit-learn data set split into float32 features and int64 labels."""
+
+    name: str
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+
+
+TABULAR_DATASETS = ("wine", "breast_cancer")
+
+
+def load_tabular(name: str = "wine", *, test_fraction: float = 0.25, seed: int = 0) -> TabularSplit:
+    """A scikit-learn bundled data set whose features have very different scales.
+
+    "wine": 13 features from about 0.1 (hue) to about 1,700 (proline); "breast_cancer": 30
+    features from about 0.001 to about 4,000. Split with stratification and a fixed seed.
+    """
+    from sklearn import datasets
+    from sklearn.model_selection import train_test_split
+
+    loaders = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
+    if name not in loaders:
+        raise ValueError(f"Unknown tabular data set {name!r}; choose one of {TABULAR_DATASETS}.")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, not {test_fraction}.")
+    bunch = loaders[name]()
+    x_train, x_test, y_train, y_test = train_test_split(
+        bunch.data, bunch.target, test_size=test_fraction, random_state=seed, stratify=bunch.target
+    )
+    return TabularSplit(
+        name=name,
+        x_train=torch.as_tensor(x_train, dtype=torch.float32),
+        y_train=torch.as_tensor(y_train, dtype=torch.int64),
+        x_test=torch.as_tensor(x_test, dtype=torch.float32),
+        y_test=torch.as_tensor(y_test, dtype=torch.int64),
+        feature_names=tuple(str(f) for f in bunch.feature_names),
+        class_names=tuple(str(c) for c in bunch.target_names),
+    )
+
+
+# ----------------------------------------------------------------------------- batching
+
+
+def minibatch_indices(
+    n: int, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True
+) -> Iterator[Tensor]:
+    """Index tensors covering range(n) once, in batches; shuffled with `generator` if asked."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from order.split(batch_size)
+
+
+def iterate_minibatches(
+    x: Tensor, y: Tensor, batch_size: int, *, seed: int | None = None, shuffle: bool = True
+) -> Iterator[tuple[Tensor, Tensor]]:
+    """`(x_batch, y_batch)` pairs indexed out of in-memory tensors; same seed, same order."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    for index in minibatch_indices(len(x), batch_size, generator=generator, shuffle=shuffle):
+        yield x[index], y[index]
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+PREPROCESSING_METHODS: tuple[str, ...] = (
+    "raw",
+    "divide_255",
+    "min_max",
+    "zscore",
+    "pixel_zscore",
+    "minus_one_to_one",
+)
+
+_CHUNK = 8192  # rows per chunk when computing statistics: keeps float64 temporaries small
+
+
+def _chunked_mean_std(x: Tensor, per_feature: bool) -> tuple[Tensor, Tensor]:
+    """Mean and population std (ddof=0) in float64, two passes over row chunks."""
+    dims: tuple[int, ...] = (0,) if per_feature else tuple(range(x.dim()))
+    count = x.shape[0] if per_feature else x.numel()
+    zero = torch.zeros((), dtype=torch.float64)
+    mean = sum((chunk.double().sum(dim=dims) for chunk in x.split(_CHUNK)), zero) / count
+    squares = sum((((chunk.double() - mean) ** 2).sum(dim=dims) for chunk in x.split(_CHUNK)), zero)
+    return mean, (squares / count).sqrt()
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocessing:
+    """An affine input map `(x - shift) / scale`, with statistics fitted once and inspectable.
+
+    `shift` and `scale` are in the units of the data it was fitted on (raw 0-255 pixels for
+    images); they are scalars, or per-feature tensors for "pixel_zscore".
+    """
+
+    method: str
+    shift: Tensor
+    scale: Tensor
+    fitted_on: int
+
+    def __call__(self, x: Tensor) -> Tensor:
+        per_feature_shape = tuple(self.shift.shape)
+        if per_feature_shape and tuple(x.shape[1:]) != per_feature_shape:
+            raise ValueError(
+                f"This {self.method!r} preprocessing was fitted on samples of shape "
+                f"{per_feature_shape}, but got a batch of shape {tuple(x.shape)}. Apply it to "
+                "data shaped like the training data, or fit a new one."
+            )
+        return (x.float() - self.shift) / self.scale
+
+    def inverse(self, z: Tensor) -> Tensor:
+        """Back to the original units."""
+        return z * self.scale + self.shift
+
+    def __repr__(self) -> str:
+        def show(t: Tensor) -> str:
+            return f"{t.item():.4g}" if t.dim() == 0 else f"tensor of shape {tuple(t.shape)}"
+
+        return (
+            f"Preprocessing(method={self.method!r}, shift={show(self.shift)}, "
+            f"scale={show(self.scale)}, fitted_on={self.fitted_on} samples)"
+        )
+
+
+def fit_preprocessing(method: str, x_train: Tensor) -> Preprocessing:
+    """Fit one of `PREPROCESSING_METHODS` on the training samples `x_train` ([N, ...]).
+
+    Fit on the training split only and apply the result to every split. "pixel_zscore"
+    standardizes each feature separately (like scikit-learn's StandardScaler, including its
+    rule that a feature with zero variance is only centred); "zscore" and "min_max" use one
+    mean/std or min/max over all values; "divide_255" and "minus_one_to_one" need no fitting.
+    """
+    if method not in PREPROCESSING_METHODS:
+        raise ValueError(f"Unknown preprocessing {method!r}; choose one of {PREPROCESSING_METHODS}.")
+    if not isinstance(x_train, Tensor) or x_train.dim() < 2 or len(x_train) < 2:
+        raise ValueError(
+            "x_train must be a tensor of at least 2 samples shaped [N, ...], e.g. the uint8 "
+            "images from load_fashion_mnist('train')."
+        )
+    if x_train.is_floating_point() and not torch.isfinite(x_train).all():
+        raise ValueError("x_train contains NaN or inf; clean the data before fitting statistics.")
+
+    def scalar(value: float) -> Tensor:
+        return torch.tensor(value, dtype=torch.float32)
+
+    shift, scale = scalar(0.0), scalar(1.0)
+    if method == "divide_255":
+        scale = scalar(255.0)
+    elif method == "minus_one_to_one":
+        shift, scale = scalar(127.5), scalar(127.5)
+    elif method == "min_max":
+        low, high = x_train.min().double(), x_train.max().double()
+        shift, scale = low.float(), (high - low).float() if high > low else scalar(1.0)
+    elif method in ("zscore", "pixel_zscore"):
+        mean, std = _chunked_mean_std(x_train, per_feature=method == "pixel_zscore")
+        # Same rule as scikit-learn: a (near-)constant feature is centred, not divided by ~0.
+        std = torch.where(std < 10 * torch.finfo(torch.float64).eps, torch.ones_like(std), std)
+        shift, scale = mean.float(), std.float()
+    return Preprocessing(method=method, shift=shift, scale=scale, fitted_on=len(x_train))
+
+
+def main() -> None:
+    """`python -m course_utils.data`: find (or fetch) Fashion-MNIST and say where it is."""
+    location = locate_fashion_mnist()
+    print(f"Fashion-MNIST is ready: {location.source}")
+
+
+if __name__ == "__main__":
+    main()

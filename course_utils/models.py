@@ -1,0 +1,115 @@
+"""Multi-layer perceptrons with a named activation and a named weight initialization."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,  # negative slope 0.01, PyTorch's default
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "gelu": nn.GELU,
+    "identity": nn.Identity,
+}
+
+INITS: tuple[str, ...] = (
+    "default",  # PyTorch's own nn.Linear init: kaiming_uniform_(a=sqrt(5)) = U(±1/sqrt(fan_in))
+    "xavier_uniform",
+    "xavier_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "normal",  # N(0, init_std**2)
+)
+
+# The gain each activation asks of Kaiming init (torch.nn.init.calculate_gain's names).
+_KAIMING_NONLINEARITY = {
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "tanh": "tanh",
+    "sigmoid": "sigmoid",
+    "gelu": "relu",  # GELU has no gain of its own in PyTorch; ReLU's is the usual stand-in
+    "identity": "linear",
+}
+
+
+def _check_choice(kind: str, value: str, valid: Sequence[str]) -> None:
+    if value not in valid:
+        raise ValueError(f"Unknown {kind} {value!r}; valid names are: {', '.join(valid)}.")
+
+
+def init_linear(layer: nn.Linear, init: str, activation: str, init_std: float | None = None) -> None:
+    """Re-initialize one linear layer in place; every init but "default" zeroes the bias."""
+    _check_choice("init", init, INITS)
+    _check_choice("activation", activation, tuple(ACTIVATIONS))
+    if init == "default":
+        layer.reset_parameters()
+        return
+    weight = layer.weight
+    if init == "normal":
+        if init_std is None or not init_std > 0 or not math.isfinite(init_std):
+            raise ValueError('init="normal" needs a positive init_std, e.g. init_std=0.01.')
+        nn.init.normal_(weight, mean=0.0, std=init_std)
+    elif init == "xavier_uniform":
+        nn.init.xavier_uniform_(weight)
+    elif init == "xavier_normal":
+        nn.init.xavier_normal_(weight)
+    else:
+        fill = nn.init.kaiming_uniform_ if init == "kaiming_uniform" else nn.init.kaiming_normal_
+        nonlinearity = _KAIMING_NONLINEARITY[activation]
+        slope = 0.01 if nonlinearity == "leaky_relu" else 0.0
+        fill(weight, a=slope, nonlinearity=nonlinearity)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+
+
+def mlp(
+    in_features: int,
+    hidden: int | Sequence[int],
+    out_features: int,
+    activation: str = "relu",
+    init: str = "default",
+    batch_norm: bool = False,
+    *,
+    init_std: float | None = None,
+) -> nn.Sequential:
+    """Flatten → [Linear → (BatchNorm1d) → activation] per hidden width → Linear.
+
+    `hidden` is one width or a list of widths (one per hidden layer; [] gives a linear model).
+    The leading Flatten lets the model take images [N, 28, 28] or flat vectors [N, 784] alike.
+    The last layer gets the same init as the others, with the activation's gain.
+    """
+    _check_choice("activation", activation, tuple(ACTIVATIONS))
+    _check_choice("init", init, INITS)
+    widths = [hidden] if isinstance(hidden, int) else list(hidden)
+    for name, value in [("in_features", in_features), ("out_features", out_features)] + [
+        ("hidden width", w) for w in widths
+    ]:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+
+    layers: list[nn.Module] = [nn.Flatten()]
+    previous = in_features
+    for width in widths:
+        linear = nn.Linear(previous, width)
+        init_linear(linear, init, activation, init_std)
+        layers.append(linear)
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width))
+        layers.append(ACTIVATIONS[activation]())
+        previous = width
+    head = nn.Linear(previous, out_features)
+    init_linear(head, init, activation, init_std)
+    layers.append(head)
+    return nn.Sequential(*layers)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+__all__ = ["ACTIVATIONS", "INITS", "count_parameters", "init_linear", "mlp"]

@@ -1,0 +1,221 @@
+"""Training on in-memory tensors: `fit`, its `History`, and `evaluate`.
+
+A run whose loss turns NaN or inf is a result, not a crash: `fit` stops at that step and the
+History says `diverged=True` and when. The notebooks plot and assert on exactly that.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from course_utils.data import minibatch_indices
+from course_utils.runtime import default_device, progress_enabled, seed_everything
+
+OPTIMIZERS = ("sgd", "adam")
+LOSSES = ("cross_entropy", "mse")
+
+
+@dataclass
+class History:
+    """What one call of `fit` measured."""
+
+    step_loss: list[float] = field(default_factory=list)
+    epoch_train_loss: list[float] = field(default_factory=list)  # mean step loss of each epoch
+    epoch_val_accuracy: list[float] = field(default_factory=list)  # cross-entropy runs with x_val
+    epoch_val_loss: list[float] = field(default_factory=list)  # any run with x_val
+    wall_time: float = 0.0  # seconds spent in the training steps (validation excluded)
+    diverged: bool = False
+    diverged_at_step: int | None = None  # index into step_loss of the first NaN/inf loss
+
+    @property
+    def steps(self) -> int:
+        return len(self.step_loss)
+
+    @property
+    def time_per_step(self) -> float:
+        return self.wall_time / self.steps if self.steps else math.nan
+
+    @property
+    def final_val_accuracy(self) -> float:
+        """Last epoch's validation accuracy; chance-level 0.0 for a run that diverged."""
+        if self.diverged:
+            return 0.0
+        if not self.epoch_val_accuracy:
+            raise ValueError("No validation accuracy was recorded: pass x_val and y_val to fit.")
+        return self.epoch_val_accuracy[-1]
+
+    def summary(self) -> str:
+        if self.diverged:
+            return f"diverged at step {self.diverged_at_step} (loss became NaN/inf)"
+        parts = [f"{self.steps} steps", f"final train loss {self.epoch_train_loss[-1]:.4f}"]
+        if self.epoch_val_accuracy:
+            parts.append(f"val accuracy {self.epoch_val_accuracy[-1]:.4f}")
+        parts.append(f"{1000 * self.time_per_step:.2f} ms/step")
+        return ", ".join(parts)
+
+
+def _loss_function(loss: str) -> nn.Module:
+    if loss not in LOSSES:
+        raise ValueError(f"Unknown loss {loss!r}; choose one of {LOSSES}.")
+    return nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
+
+
+def _check_xy(x: Tensor, y: Tensor, loss: str, what: str) -> None:
+    if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+        raise TypeError(f"{what}: x and y must be torch tensors, got {type(x).__name__}, {type(y).__name__}.")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"{what}: x and y must be non-empty and of equal length, got {len(x)} and {len(y)}.")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{what}: x has dtype {x.dtype}; the model needs floats. Preprocess it first, e.g. "
+            "fit_preprocessing('divide_255', x_train)(x) (or 'raw' to keep 0-255 values)."
+        )
+    if loss == "cross_entropy" and y.dtype != torch.int64:
+        raise TypeError(f"{what}: class labels y must be int64 for cross-entropy, not {y.dtype}.")
+    if loss == "mse" and not y.is_floating_point():
+        raise TypeError(f"{what}: regression targets y must be floats for mse, not {y.dtype}.")
+
+
+def _model_output(model: nn.Module, xb: Tensor, loss: str, yb: Tensor) -> Tensor:
+    out: Tensor = model(xb)
+    # A regression net ends in one unit: [N, 1] against targets [N].
+    return out.reshape(yb.shape) if loss == "mse" and out.numel() == yb.numel() else out
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 4096) -> float:
+    """Classification accuracy of `model` on `(x, y)`, in eval mode, restoring the mode after."""
+    _check_xy(x, y, "cross_entropy", "evaluate")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        correct = sum(
+            int((model(xb.to(device)).argmax(dim=1) == yb.to(device)).sum())
+            for xb, yb in zip(x.split(batch_size), y.split(batch_size))
+        )
+    finally:
+        model.train(was_training)
+    return correct / len(y)
+
+
+@torch.no_grad()
+def mean_loss(model: nn.Module, x: Tensor, y: Tensor, *, loss: str = "cross_entropy") -> float:
+    """Mean loss of `model` on `(x, y)` in eval mode (NaN/inf are returned, not raised)."""
+    criterion = _loss_function(loss)
+    _check_xy(x, y, loss, "mean_loss")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        total = sum(
+            float(criterion(_model_output(model, xb.to(device), loss, yb), yb.to(device))) * len(yb)
+            for xb, yb in zip(x.split(4096), y.split(4096))
+        )
+    finally:
+        model.train(was_training)
+    return total / len(y)
+
+
+def fit(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    optimizer: Literal["sgd", "adam"] = "sgd",
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    x_val: Tensor | None = None,
+    y_val: Tensor | None = None,
+    momentum: float = 0.0,
+    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    device: torch.device | str | None = None,
+    progress: bool | None = None,
+) -> History:
+    """Train `model` in place with mini-batch SGD or Adam; return what was measured.
+
+    `seed` fixes the shuffling and every random generator, so the same seed on the same
+    freshly built model gives the same History. Validation runs after each epoch when
+    `x_val, y_val` are given. The model and data move to `device` (default: `default_device()`).
+    """
+    criterion = _loss_function(loss)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive finite number, not {lr!r}.")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, not {epochs!r}.")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    _check_xy(x, y, loss, "fit")
+    if (x_val is None) != (y_val is None):
+        raise ValueError("Pass both x_val and y_val, or neither.")
+    if x_val is not None and y_val is not None:
+        _check_xy(x_val, y_val, loss, "fit (validation data)")
+
+    seed_everything(seed)
+    target = torch.device(device) if device is not None else default_device()
+    model.to(target)
+    model.train()
+    x, y = x.to(target), y.to(target)
+    params = list(model.parameters())
+    opt: torch.optim.Optimizer = (
+        torch.optim.SGD(params, lr=lr, momentum=momentum)
+        if optimizer == "sgd"
+        else torch.optim.Adam(params, lr=lr)
+    )
+    shuffler = torch.Generator().manual_seed(seed)
+    history = History()
+
+    bar = None
+    if progress_enabled(progress):
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc=f"{optimizer} lr={lr:g}", leave=False)
+
+    for _ in range(epochs):
+        start = time.perf_counter()
+        epoch_losses: list[float] = []
+        for index in minibatch_indices(len(x), batch_size, generator=shuffler):
+            index = index.to(target)
+            xb, yb = x[index], y[index]
+            try:
+                batch_loss = criterion(_model_output(model, xb, loss, yb), yb)
+            except RuntimeError as exc:
+                if history.steps:
+                    raise
+                raise ValueError(
+                    f"The model could not be applied to a batch of shape {tuple(xb.shape)} with "
+                    f"targets of shape {tuple(yb.shape)}: {exc}. Check in_features/out_features."
+                ) from exc
+            value = batch_loss.item()
+            history.step_loss.append(value)
+            if not math.isfinite(value):
+                history.diverged, history.diverged_at_step = True, history.steps - 1
+                break
+            opt.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            opt.step()
+            epoch_losses.append(value)
+        history.wall_time += time.perf_counter() - start
+        if history.diverged:
+            break
+        history.epoch_train_loss.append(sum(epoch_losses) / len(epoch_losses))
+        if x_val is not None and y_val is not None:
+            history.epoch_val_loss.append(mean_loss(model, x_val, y_val, loss=loss))
+            if loss == "cross_entropy":
+                history.epoch_val_accuracy.append(evaluate(model, x_val, y_val))
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{history.epoch_train_loss[-1]:.4f}")
+    if bar is not None:
+        bar.close()
+    return history
