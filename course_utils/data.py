@@ -150,7 +150,7 @@ def locate_fashion_mnist(
     *,
     download: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
-    system_dirs: tuple[Path, ...] = DEBIAN_DATA_DIRS,
+    system_dirs: tuple[Path, ...] | None = None,
 ) -> DataLocation:
     """Find Fashion-MNIST without the network if at all possible.
 
@@ -159,6 +159,7 @@ def locate_fashion_mnist(
     A folder may hold torchvision's `FashionMNIST/raw/` layout or the four files (.gz or
     decompressed) directly; anything not already in torchvision's layout is decompressed into
     the cache, because Debian's .gz files differ byte-wise from the ones torchvision checks.
+    `system_dirs` replaces `DEBIAN_DATA_DIRS` (tests point it at a fake package folder).
     """
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     candidates: list[tuple[str, Path]] = []
@@ -167,7 +168,8 @@ def locate_fashion_mnist(
     if os.environ.get("COURSE_DATA_DIR"):
         candidates.append(("COURSE_DATA_DIR", Path(os.environ["COURSE_DATA_DIR"]).expanduser()))
     candidates.append(("course cache", cache))
-    candidates.extend(("Debian package dataset-fashion-mnist", folder) for folder in system_dirs)
+    for folder in DEBIAN_DATA_DIRS if system_dirs is None else system_dirs:
+        candidates.append(("Debian package dataset-fashion-mnist", folder))
 
     for label, folder in candidates:
         if _has_ready_raw_files(folder):

@@ -28,7 +28,7 @@ def image_grid(
             ax = axes[row, col]
             ax.set_axis_off()
             if col < len(picks):
-                ax.imshow(images[picks[col]].cpu(), cmap="gray_r", vmin=0, vmax=255)
+                ax.imshow(images[picks[col]].cpu().numpy(), cmap="gray_r", vmin=0, vmax=255)
         axes[row, 0].set_title(f"{row}: {name}", fontsize=8, loc="left")
     fig.tight_layout()
     return fig

@@ -1,0 +1,95 @@
+"""course_utils.models: structure, every activation and init by its statistics, clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.models import ACTIVATIONS, INITS, count_parameters, init_linear, mlp
+
+
+def linears(model: nn.Sequential) -> list[nn.Linear]:
+    return [m for m in model if isinstance(m, nn.Linear)]
+
+
+def test_tensorflow_tutorial_model_shape() -> None:
+    model = mlp(784, 128, 10)
+    assert [type(m) for m in model] == [nn.Flatten, nn.Linear, nn.ReLU, nn.Linear]
+    assert count_parameters(model) == 784 * 128 + 128 + 128 * 10 + 10
+    assert mlp(784, 128, 10)(torch.zeros(3, 28, 28)).shape == (3, 10)  # images or flat vectors
+    assert mlp(784, 128, 10)(torch.zeros(3, 784)).shape == (3, 10)
+
+
+def test_depth_widths_and_batch_norm() -> None:
+    model = mlp(20, [16, 8, 4], 3, activation="tanh", batch_norm=True)
+    kinds = [type(m) for m in model]
+    assert kinds.count(nn.BatchNorm1d) == 3 and kinds.count(nn.Tanh) == 3
+    assert kinds[1:4] == [nn.Linear, nn.BatchNorm1d, nn.Tanh]
+    assert [layer.out_features for layer in linears(model)] == [16, 8, 4, 3]
+    assert [type(m) for m in mlp(5, [], 2)] == [nn.Flatten, nn.Linear]  # a linear model
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_every_activation_builds_and_runs(name: str) -> None:
+    model = mlp(4, 6, 2, activation=name)
+    assert isinstance(model[2], type(ACTIVATIONS[name]()))
+    assert torch.isfinite(model(torch.randn(5, 4))).all()
+
+
+FAN_IN, FAN_OUT = 400, 300
+
+
+def weight_std(init: str, activation: str = "relu", init_std: float | None = None) -> float:
+    torch.manual_seed(0)
+    layer = nn.Linear(FAN_IN, FAN_OUT)
+    init_linear(layer, init, activation, init_std)
+    return layer.weight.std().item()
+
+
+@pytest.mark.parametrize(
+    ("init", "activation", "expected_std"),
+    [
+        # PyTorch's default: U(±1/sqrt(fan_in)), variance 1/(3 fan_in) -- not Kaiming for ReLU.
+        ("default", "relu", math.sqrt(1 / (3 * FAN_IN))),
+        ("xavier_uniform", "tanh", math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        ("xavier_normal", "tanh", math.sqrt(2 / (FAN_IN + FAN_OUT))),
+        ("kaiming_uniform", "relu", math.sqrt(2 / FAN_IN)),
+        ("kaiming_normal", "relu", math.sqrt(2 / FAN_IN)),
+        ("kaiming_normal", "tanh", 5 / 3 / math.sqrt(FAN_IN)),
+        ("kaiming_normal", "identity", 1 / math.sqrt(FAN_IN)),
+    ],
+)
+def test_each_init_has_its_textbook_variance(init: str, activation: str, expected_std: float) -> None:
+    assert weight_std(init, activation) == pytest.approx(expected_std, rel=0.02)
+
+
+def test_normal_init_uses_the_given_std_and_zero_bias() -> None:
+    assert weight_std("normal", init_std=0.01) == pytest.approx(0.01, rel=0.02)
+    model = mlp(10, 10, 2, init="xavier_normal")
+    assert all(layer.bias.abs().max() == 0 for layer in linears(model))
+    default = mlp(10, 10, 2)
+    assert all(layer.bias.abs().max() > 0 for layer in linears(default))
+
+
+def test_unknown_names_list_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match="relu, leaky_relu, tanh, sigmoid, gelu, identity"):
+        mlp(4, 4, 2, activation="swish")
+    with pytest.raises(ValueError, match=", ".join(INITS)):
+        mlp(4, 4, 2, init="he")
+
+
+@pytest.mark.parametrize("bad_std", [None, 0.0, -1.0, float("inf")])
+def test_normal_init_needs_a_positive_std(bad_std: float | None) -> None:
+    with pytest.raises(ValueError, match="init_std"):
+        mlp(4, 4, 2, init="normal", init_std=bad_std)
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, True])
+def test_sizes_must_be_positive_integers(bad: object) -> None:
+    with pytest.raises(ValueError, match="positive integer"):
+        mlp(4, [8, bad], 2)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="in_features"):
+        mlp(bad, 8, 2)  # type: ignore[arg-type]

@@ -1,0 +1,27 @@
+"""course_utils.plots draws what it says, and refuses what it cannot draw."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_utils.data import FASHION_MNIST_CLASSES
+from course_utils.plots import image_grid, value_histogram
+
+
+def test_image_grid_has_one_row_per_class() -> None:
+    images = torch.randint(0, 256, (40, 28, 28), dtype=torch.uint8)
+    labels = torch.arange(40) % 10
+    fig = image_grid(images, labels, FASHION_MNIST_CLASSES, per_class=3)
+    drawn = [ax for ax in fig.axes if ax.images]
+    assert len(fig.axes) == 30 and len(drawn) == 30
+    assert fig.axes[0].get_title(loc="left") == "0: T-shirt/top"
+    with pytest.raises(ValueError, match=r"\[N, H, W\]"):
+        image_grid(images.flatten(1), labels, FASHION_MNIST_CLASSES)
+
+
+def test_value_histogram_counts_every_value() -> None:
+    values = torch.tensor([0, 0, 0, 255], dtype=torch.uint8)
+    fig = value_histogram(values, bins=4)
+    heights = fig.axes[0].patches[0].get_data()[0]
+    assert heights.tolist() == [3, 0, 0, 1]

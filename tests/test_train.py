@@ -1,0 +1,161 @@
+"""course_utils.train and runtime: learning, determinism, divergence as a result, clear errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_utils.models import mlp
+from course_utils.runtime import default_device, progress_enabled, seed_everything
+from course_utils.train import History, evaluate, fit, mean_loss
+
+
+def blobs(n: int = 600, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three well-separated Gaussian classes in 5 dimensions."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    centres = torch.tensor([[3.0, 0, 0, 0, 0], [0, 3.0, 0, 0, 0], [0, 0, 3.0, 0, 0]])
+    return centres[y] + torch.randn(n, 5, generator=g), y
+
+
+def train_blobs(seed: int = 0, **kwargs: object) -> tuple[torch.nn.Module, History]:
+    x, y = blobs()
+    seed_everything(seed)
+    model = mlp(5, 16, 3)
+    options: dict[str, object] = dict(lr=0.1, epochs=5, batch_size=32, seed=seed, x_val=x, y_val=y)
+    options.update(kwargs)
+    return model, fit(model, x, y, progress=False, **options)  # type: ignore[arg-type]
+
+
+def test_fit_learns_and_records_what_it_measured() -> None:
+    model, history = train_blobs()
+    assert history.final_val_accuracy > 0.95
+    assert history.steps == 5 * math.ceil(600 / 32) == len(history.step_loss)
+    assert len(history.epoch_train_loss) == len(history.epoch_val_accuracy) == 5
+    assert history.epoch_train_loss[-1] < history.epoch_train_loss[0] / 3
+    assert history.wall_time > 0 and 0 < history.time_per_step < 0.1
+    assert not history.diverged and history.diverged_at_step is None
+    assert "val accuracy" in history.summary()
+
+
+def test_adam_and_momentum_also_learn() -> None:
+    assert train_blobs(optimizer="adam", lr=0.01)[1].final_val_accuracy > 0.95
+    assert train_blobs(momentum=0.9, lr=0.01)[1].final_val_accuracy > 0.95
+
+
+def test_same_seed_same_history_other_seed_other_history() -> None:
+    first, second, other = train_blobs(3)[1], train_blobs(3)[1], train_blobs(4)[1]
+    assert first.step_loss == second.step_loss
+    assert first.epoch_val_accuracy == second.epoch_val_accuracy
+    assert first.step_loss != other.step_loss
+
+
+def test_a_diverging_run_stops_cleanly_and_says_when() -> None:
+    x, y = blobs()
+    seed_everything(0)
+    model = mlp(5, 16, 3)
+    history = fit(model, x * 1e3, y, lr=10.0, epochs=50, batch_size=32, seed=0,
+                  x_val=x, y_val=y, progress=False)
+    assert history.diverged
+    assert history.diverged_at_step == history.steps - 1
+    assert not math.isfinite(history.step_loss[-1])
+    assert all(math.isfinite(v) for v in history.step_loss[:-1])
+    assert history.steps < 50 * 19  # it stopped early
+    assert history.final_val_accuracy == 0.0
+    assert "diverged at step" in history.summary()
+
+
+def test_regression_with_mse() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(256, 2, generator=g)
+    y = 3 * x[:, 0] - 2 * x[:, 1] + 1
+    seed_everything(0)
+    model = mlp(2, [], 1, activation="identity")
+    history = fit(model, x, y, loss="mse", lr=0.5, epochs=200, batch_size=64, seed=0,
+                  x_val=x, y_val=y, progress=False)
+    assert history.epoch_val_loss[-1] < 1e-3
+    assert not history.epoch_val_accuracy
+    assert mean_loss(model, x, y, loss="mse") == pytest.approx(history.epoch_val_loss[-1])
+    with pytest.raises(ValueError, match="pass x_val"):
+        history.final_val_accuracy
+
+
+def test_evaluate_uses_eval_mode_and_restores_the_mode() -> None:
+    x, y = blobs()
+    model = mlp(5, 16, 3, batch_norm=True)
+    model.train()
+    accuracy = evaluate(model, x, y)
+    assert 0.0 <= accuracy <= 1.0 and model.training
+    model.eval()
+    evaluate(model, x, y)
+    assert not model.training
+
+
+def test_bad_arguments_get_clear_errors() -> None:
+    x, y = blobs(30)
+    model = mlp(5, 4, 3)
+    ok: dict[str, object] = dict(lr=0.1, epochs=1, batch_size=8, seed=0, progress=False)
+
+    def call(xx: object = x, yy: object = y, **changes: object) -> None:
+        fit(model, xx, yy, **{**ok, **changes})  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError, match="Preprocess it first"):
+        call(xx=(x * 10).to(torch.uint8))
+    with pytest.raises(TypeError, match="int64"):
+        call(yy=y.float())
+    with pytest.raises(ValueError, match="equal length"):
+        call(yy=y[:-1])
+    with pytest.raises(ValueError, match="lr must be"):
+        call(lr=-0.1)
+    with pytest.raises(ValueError, match="lr must be"):
+        call(lr=float("nan"))
+    with pytest.raises(ValueError, match="epochs"):
+        call(epochs=0)
+    with pytest.raises(ValueError, match="batch_size"):
+        call(batch_size=0)
+    with pytest.raises(ValueError, match="sgd"):
+        call(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="cross_entropy"):
+        call(loss="hinge")
+    with pytest.raises(ValueError, match="both x_val and y_val"):
+        call(x_val=x)
+    with pytest.raises(ValueError, match="in_features/out_features"):
+        call(xx=torch.zeros(30, 7))
+    with pytest.raises(TypeError, match="torch tensors"):
+        call(xx=x.numpy())
+
+
+def test_device_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("COURSE_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert default_device().type == expected
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert default_device() == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "gpu-please")
+    with pytest.raises(ValueError, match="not a device name"):
+        default_device()
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("COURSE_DEVICE", "cuda")
+        with pytest.raises(ValueError, match="no CUDA device"):
+            default_device()
+
+
+def test_progress_is_for_learners_not_for_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("COURSE_PROGRESS", raising=False)
+    assert progress_enabled(None)
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled(None)
+    assert progress_enabled(True)
+    monkeypatch.delenv("CI")
+    monkeypatch.setenv("COURSE_PROGRESS", "0")
+    assert not progress_enabled(None)
+
+
+def test_seed_everything_rejects_nonsense() -> None:
+    with pytest.raises(ValueError, match="non-negative integer"):
+        seed_everything(-1)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        seed_everything(1.5)  # type: ignore[arg-type]
