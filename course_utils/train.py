@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -43,9 +44,7 @@ class History:
 
     @property
     def final_val_accuracy(self) -> float:
-        """Last epoch's validation accuracy; chance-level 0.0 for a run that diverged."""
-        if self.diverged:
-            return 0.0
+        """The last validation accuracy (for a diverged run: of the model as it was left)."""
         if not self.epoch_val_accuracy:
             raise ValueError("No validation accuracy was recorded: pass x_val and y_val to fit.")
         return self.epoch_val_accuracy[-1]
@@ -206,16 +205,85 @@ def fit(
             opt.step()
             epoch_losses.append(value)
         history.wall_time += time.perf_counter() - start
-        if history.diverged:
-            break
-        history.epoch_train_loss.append(sum(epoch_losses) / len(epoch_losses))
+        if epoch_losses:
+            history.epoch_train_loss.append(sum(epoch_losses) / len(epoch_losses))
         if x_val is not None and y_val is not None:
+            # Also after a divergence: the accuracy the learner would see from this model.
             history.epoch_val_loss.append(mean_loss(model, x_val, y_val, loss=loss))
             if loss == "cross_entropy":
                 history.epoch_val_accuracy.append(evaluate(model, x_val, y_val))
+        if history.diverged:
+            break
         if bar is not None:
             bar.update(1)
             bar.set_postfix(loss=f"{history.epoch_train_loss[-1]:.4f}")
     if bar is not None:
         bar.close()
     return history
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One run of a learning-rate sweep."""
+
+    lr: float
+    history: History
+
+    @property
+    def accuracy(self) -> float:
+        return self.history.final_val_accuracy
+
+    @property
+    def diverged(self) -> bool:
+        return self.history.diverged
+
+
+def sweep_learning_rates(
+    make_model: Callable[[], nn.Module],
+    x: Tensor,
+    y: Tensor,
+    lrs: Sequence[float],
+    *,
+    x_val: Tensor,
+    y_val: Tensor,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    optimizer: Literal["sgd", "adam"] = "sgd",
+    momentum: float = 0.0,
+) -> list[SweepPoint]:
+    """Train a fresh `make_model()` (built after seeding with `seed`) at each learning rate."""
+    if not lrs:
+        raise ValueError("lrs is empty: give the learning rates to try, e.g. numpy.logspace(-4, 0, 9).")
+    points = []
+    for lr in lrs:
+        seed_everything(seed)
+        model = make_model()
+        history = fit(model, x, y, optimizer=optimizer, lr=float(lr), epochs=epochs,
+                      batch_size=batch_size, seed=seed, x_val=x_val, y_val=y_val,
+                      momentum=momentum, progress=False)
+        points.append(SweepPoint(float(lr), history))
+    return points
+
+
+def best_point(points: Sequence[SweepPoint]) -> SweepPoint:
+    """The run with the highest validation accuracy (the smaller rate on a tie)."""
+    return max(points, key=lambda p: (p.accuracy, -p.lr))
+
+
+def good_range(points: Sequence[SweepPoint], within: float = 0.02) -> tuple[float, float]:
+    """Smallest and largest rate of the unbroken run of rates around the best one whose runs
+    did not diverge and reached at least best accuracy − `within`."""
+    ordered = sorted(points, key=lambda p: p.lr)
+    best = ordered.index(best_point(points))
+    threshold = ordered[best].accuracy - within
+
+    def good(p: SweepPoint) -> bool:
+        return not p.diverged and p.accuracy >= threshold
+
+    low = high = best
+    while low > 0 and good(ordered[low - 1]):
+        low -= 1
+    while high < len(ordered) - 1 and good(ordered[high + 1]):
+        high += 1
+    return ordered[low].lr, ordered[high].lr
