@@ -288,7 +288,7 @@ PREPROCESSING_METHODS: tuple[str, ...] = (
     "divide_255",
     "min_max",
     "zscore",
-    "pixel_zscore",
+    "feature_zscore",
     "minus_one_to_one",
 )
 
@@ -310,7 +310,7 @@ class Preprocessing:
     """An affine input map `(x - shift) / scale`, with statistics fitted once and inspectable.
 
     `shift` and `scale` are in the units of the data it was fitted on (raw 0-255 pixels for
-    images); they are scalars, or per-feature tensors for "pixel_zscore".
+    images); they are scalars, or per-feature tensors for "feature_zscore".
     """
 
     method: str
@@ -345,9 +345,10 @@ class Preprocessing:
 def fit_preprocessing(method: str, x_train: Tensor) -> Preprocessing:
     """Fit one of `PREPROCESSING_METHODS` on the training samples `x_train` ([N, ...]).
 
-    Fit on the training split only and apply the result to every split. "pixel_zscore"
+    Fit on the training split only and apply the result to every split. "feature_zscore"
     standardizes each feature separately (like scikit-learn's StandardScaler, including its
-    rule that a feature with zero variance is only centred); "zscore" and "min_max" use one
+    rule that a feature with zero variance is only centred): per pixel for images, per column
+    for tables; "zscore" and "min_max" use one
     mean/std or min/max over all values; "divide_255" and "minus_one_to_one" need no fitting.
     """
     if method not in PREPROCESSING_METHODS:
@@ -371,8 +372,8 @@ def fit_preprocessing(method: str, x_train: Tensor) -> Preprocessing:
     elif method == "min_max":
         low, high = x_train.min().double(), x_train.max().double()
         shift, scale = low.float(), (high - low).float() if high > low else scalar(1.0)
-    elif method in ("zscore", "pixel_zscore"):
-        mean, std = _chunked_mean_std(x_train, per_feature=method == "pixel_zscore")
+    elif method in ("zscore", "feature_zscore"):
+        mean, std = _chunked_mean_std(x_train, per_feature=method == "feature_zscore")
         # Same rule as scikit-learn: a (near-)constant feature is centred, not divided by ~0.
         std = torch.where(std < 10 * torch.finfo(torch.float64).eps, torch.ones_like(std), std)
         shift, scale = mean.float(), std.float()

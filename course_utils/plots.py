@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from torch import Tensor
+
+from course_utils.train import History, SweepPoint
 
 
 def image_grid(
@@ -48,3 +52,29 @@ def value_histogram(values: Tensor, *, bins: int = 256, title: str = "", log: bo
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_lr_sweep(ax: Axes, points: Sequence[SweepPoint], label: str, **style: Any) -> None:
+    """Validation accuracy against learning rate (log axis); diverged runs marked with ×."""
+    lrs = [p.lr for p in points]
+    (line,) = ax.plot(lrs, [p.accuracy for p in points], marker="o", markersize=3, label=label, **style)
+    broken = [p for p in points if p.diverged]
+    if broken:
+        ax.scatter([p.lr for p in broken], [p.accuracy for p in broken], marker="x", s=40,
+                   color=line.get_color(), zorder=3)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("test accuracy")
+
+
+def plot_loss_curve(ax: Axes, history: History, label: str, *, smooth: int = 1, **style: Any) -> None:
+    """Per-step training loss (optionally a running mean over `smooth` steps), log y axis."""
+    losses = torch.tensor(history.step_loss, dtype=torch.float64)
+    finite = torch.isfinite(losses)
+    if smooth > 1 and finite.all() and len(losses) >= smooth:
+        losses = losses.unfold(0, smooth, 1).mean(dim=1)
+    steps = torch.arange(len(losses)) + (smooth - 1 if smooth > 1 and finite.all() else 0)
+    ax.plot(steps.numpy(), losses.numpy(), label=label, **style)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")

@@ -253,7 +253,7 @@ def sweep_learning_rates(
     momentum: float = 0.0,
 ) -> list[SweepPoint]:
     """Train a fresh `make_model()` (built after seeding with `seed`) at each learning rate."""
-    if not lrs:
+    if len(lrs) == 0:
         raise ValueError("lrs is empty: give the learning rates to try, e.g. numpy.logspace(-4, 0, 9).")
     points = []
     for lr in lrs:

@@ -25,3 +25,22 @@ def test_value_histogram_counts_every_value() -> None:
     fig = value_histogram(values, bins=4)
     heights = fig.axes[0].patches[0].get_data()[0]
     assert heights.tolist() == [3, 0, 0, 1]
+
+
+def test_sweep_and_loss_curve_plots_mark_what_they_show() -> None:
+    import matplotlib.pyplot as plt
+
+    from course_utils.plots import plot_loss_curve, plot_lr_sweep
+    from course_utils.train import History, SweepPoint
+
+    ok = History(step_loss=[2.3, 1.0, 0.5], epoch_val_accuracy=[0.8])
+    broken = History(step_loss=[2.3, float("inf")], epoch_val_accuracy=[0.1], diverged=True,
+                     diverged_at_step=1)
+    fig, ax = plt.subplots()
+    plot_lr_sweep(ax, [SweepPoint(0.1, ok), SweepPoint(10.0, broken)], "demo")
+    assert ax.get_xscale() == "log"
+    assert list(ax.lines[0].get_ydata()) == [0.8, 0.1]
+    assert len(ax.collections) == 1  # the diverged run's ×
+    fig, ax = plt.subplots()
+    plot_loss_curve(ax, ok, "smoothed", smooth=2)
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([1.65, 0.75])

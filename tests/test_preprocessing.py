@@ -39,9 +39,9 @@ def test_zscore_is_torchvision_normalize_with_our_statistics(real_train: Data) -
     torch.testing.assert_close(prep(images[:500]), theirs, rtol=1e-5, atol=1e-5)
 
 
-def test_pixel_zscore_is_sklearn_standard_scaler(real_train: Data) -> None:
+def test_feature_zscore_is_sklearn_standard_scaler(real_train: Data) -> None:
     images = real_train[0]
-    prep = fit_preprocessing("pixel_zscore", images)
+    prep = fit_preprocessing("feature_zscore", images)
     scaler = StandardScaler().fit(flat(images))
     np.testing.assert_allclose(prep.shift.flatten().numpy(), scaler.mean_, rtol=1e-6)
     np.testing.assert_allclose(prep.scale.flatten().numpy(), scaler.scale_, rtol=1e-5)
@@ -72,7 +72,7 @@ def test_global_methods_are_sklearn_scalers_on_all_pixels_as_one_feature(
 
 def test_constant_features_are_centred_like_sklearn() -> None:
     x = torch.tensor([[1.0, 5.0], [3.0, 5.0], [5.0, 5.0]])
-    prep = fit_preprocessing("pixel_zscore", x)
+    prep = fit_preprocessing("feature_zscore", x)
     assert prep.scale[1] == 1.0
     expected = StandardScaler().fit_transform(x.numpy())
     np.testing.assert_allclose(prep(x).numpy(), expected, rtol=1e-6)
@@ -98,12 +98,12 @@ def test_every_method_is_affine_and_invertible(method: str) -> None:
 
 
 def test_bad_input_gets_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="pixel_zscore"):
+    with pytest.raises(ValueError, match="feature_zscore"):
         fit_preprocessing("standardize", torch.zeros(3, 2))
     with pytest.raises(ValueError, match="at least 2 samples"):
         fit_preprocessing("zscore", torch.zeros(5))
     with pytest.raises(ValueError, match="NaN"):
         fit_preprocessing("zscore", torch.tensor([[1.0], [float("nan")]]))
-    prep = fit_preprocessing("pixel_zscore", torch.rand(10, 28, 28))
+    prep = fit_preprocessing("feature_zscore", torch.rand(10, 28, 28))
     with pytest.raises(ValueError, match="fitted on samples of shape"):
         prep(torch.rand(10, 784))

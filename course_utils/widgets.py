@@ -1,0 +1,84 @@
+"""Interactive controls for precomputed results: move a slider, the figure redraws at once.
+
+Training inside a slider callback would take seconds, so notebooks compute a grid of runs first
+and a `GridExplorer` only looks results up and redraws.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+from IPython.display import display
+from matplotlib.figure import Figure
+
+DrawFunction = Callable[[Figure, dict[str, Any]], None]
+
+
+class GridExplorer:
+    """One selection slider per control; `draw(figure, values)` fills a fresh figure.
+
+    `controls` maps a label to the values it can take (shown with `format_value`).
+    `last_redraw_seconds` is the time of the latest redraw, for the course's 0.3 s budget.
+    """
+
+    def __init__(
+        self,
+        controls: Mapping[str, Sequence[Any]],
+        draw: DrawFunction,
+        *,
+        initial: Mapping[str, Any] | None = None,
+        figsize: tuple[float, float] = (10.0, 3.6),
+        format_value: Callable[[Any], str] = str,
+    ) -> None:
+        if not controls or any(len(values) == 0 for values in controls.values()):
+            raise ValueError("Every control needs at least one value to choose from.")
+        initial = dict(initial or {})
+        unknown = set(initial) - set(controls)
+        if unknown:
+            raise ValueError(f"initial names unknown controls {sorted(unknown)}; controls are {list(controls)}.")
+        self._draw = draw
+        self._figsize = figsize
+        self.controls: dict[str, widgets.SelectionSlider] = {}
+        for label, values in controls.items():
+            start = initial.get(label, values[0])
+            if start not in values:
+                raise ValueError(f"initial value {start!r} for {label!r} is not one of its values.")
+            self.controls[label] = widgets.SelectionSlider(
+                options=[(format_value(v), v) for v in values],
+                value=start,
+                description=label,
+                continuous_update=False,
+                style={"description_width": "initial"},
+                layout=widgets.Layout(width="460px"),
+            )
+        self.output = widgets.Output()
+        self.redraws = 0
+        self.last_redraw_seconds = 0.0
+        self.last_figure: Figure | None = None
+        for slider in self.controls.values():
+            slider.observe(lambda _change: self.redraw(), names="value")
+        self.widget = widgets.VBox([*self.controls.values(), self.output])
+        self.redraw()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {label: slider.value for label, slider in self.controls.items()}
+
+    def redraw(self) -> None:
+        start = time.perf_counter()
+        figure = plt.figure(figsize=self._figsize)
+        self._draw(figure, self.values)
+        with self.output:
+            self.output.clear_output(wait=True)
+            display(figure)
+        plt.close(figure)
+        self.last_figure = figure
+        self.redraws += 1
+        self.last_redraw_seconds = time.perf_counter() - start
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
