@@ -292,7 +292,7 @@ PREPROCESSING_METHODS: tuple[str, ...] = (
     "minus_one_to_one",
 )
 
-_CHUNK = 8192  # rows per chunk when computing statistics: keeps float64 temporaries small
+_CHUNK = 4096  # rows per chunk when computing statistics: keeps float64 temporaries small
 
 
 def _chunked_mean_std(x: Tensor, per_feature: bool) -> tuple[Tensor, Tensor]:
@@ -326,7 +326,8 @@ class Preprocessing:
                 f"{per_feature_shape}, but got a batch of shape {tuple(x.shape)}. Apply it to "
                 "data shaped like the training data, or fit a new one."
             )
-        return (x.float() - self.shift) / self.scale
+        # One float32 copy, then in-place arithmetic: no second full-size temporary.
+        return x.to(torch.float32, copy=True).sub_(self.shift).div_(self.scale)
 
     def inverse(self, z: Tensor) -> Tensor:
         """Back to the original units."""

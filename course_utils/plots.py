@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from torch import Tensor
 
 from course_utils.train import History, SweepPoint
@@ -54,6 +55,12 @@ def value_histogram(values: Tensor, *, bins: int = 256, title: str = "", log: bo
     return fig
 
 
+def _plain_log_labels(axis: Any) -> None:
+    """Label a log axis "1e-05" instead of with mathtext powers, which are slow to render."""
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot_lr_sweep(ax: Axes, points: Sequence[SweepPoint], label: str, **style: Any) -> None:
     """Validation accuracy against learning rate (log axis); diverged runs marked with ×."""
     lrs = [p.lr for p in points]
@@ -63,18 +70,25 @@ def plot_lr_sweep(ax: Axes, points: Sequence[SweepPoint], label: str, **style: A
         ax.scatter([p.lr for p in broken], [p.accuracy for p in broken], marker="x", s=40,
                    color=line.get_color(), zorder=3)
     ax.set_xscale("log")
+    _plain_log_labels(ax.xaxis)
     ax.set_xlabel("learning rate")
     ax.set_ylabel("test accuracy")
 
 
 def plot_loss_curve(ax: Axes, history: History, label: str, *, smooth: int = 1, **style: Any) -> None:
-    """Per-step training loss (optionally a running mean over `smooth` steps), log y axis."""
+    """Per-step training loss (optionally a running mean over `smooth` steps); log y axis when
+    the loss spans more than a factor of 30 (on the axes' data so far)."""
     losses = torch.tensor(history.step_loss, dtype=torch.float64)
     finite = torch.isfinite(losses)
     if smooth > 1 and finite.all() and len(losses) >= smooth:
         losses = losses.unfold(0, smooth, 1).mean(dim=1)
     steps = torch.arange(len(losses)) + (smooth - 1 if smooth > 1 and finite.all() else 0)
     ax.plot(steps.numpy(), losses.numpy(), label=label, **style)
-    ax.set_yscale("log")
+    shown = losses[torch.isfinite(losses)]
+    # A log axis only where the loss spans decades: log tick labels are slow to render, and
+    # widgets redraw this figure on every slider move.
+    if len(shown) and shown.min() > 0 and shown.max() / shown.min() > 30:
+        ax.set_yscale("log")
+        _plain_log_labels(ax.yaxis)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")

@@ -43,4 +43,5 @@ def test_sweep_and_loss_curve_plots_mark_what_they_show() -> None:
     assert len(ax.collections) == 1  # the diverged run's ×
     fig, ax = plt.subplots()
     plot_loss_curve(ax, ok, "smoothed", smooth=2)
+    assert ax.get_yscale() == "linear"  # 1.65 to 0.75 spans no decades
     assert list(ax.lines[0].get_ydata()) == pytest.approx([1.65, 0.75])

@@ -33,3 +33,11 @@ def test_bad_controls_are_refused_with_a_reason() -> None:
         GridExplorer({"scale": [1]}, draw, initial={"speed": 2})
     with pytest.raises(ValueError, match="not one of its values"):
         GridExplorer({"scale": [1]}, draw, initial={"scale": 3})
+
+
+def test_the_image_shown_changes_when_a_control_moves() -> None:
+    explorer = GridExplorer({"scale": [1, 4, 255], "lr": [0.1]}, draw)
+    before = bytes(explorer.image.value)
+    assert before.startswith(b"\x89PNG")
+    explorer.controls["scale"].value = 4
+    assert bytes(explorer.image.value) != before

@@ -1,0 +1,78 @@
+"""The exercise checks: "not attempted" for stubs, a hint when wrong, "correct" for solutions.
+
+The solutions themselves live once, in the notebooks' collapsed <details> blocks; this file runs
+each of them through its check, so a solution and its check cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from course_utils import check
+
+NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
+
+
+def solutions() -> list[tuple[str, str]]:
+    found = []
+    for path in NOTEBOOKS:
+        for cell in json.loads(path.read_text(encoding="utf-8"))["cells"]:
+            text = "".join(cell["source"])
+            if cell["cell_type"] == "markdown" and "<details>" in text:
+                for block in re.findall(r"```python\n(.*?)```", text, re.S):
+                    found.append((f"{path.stem}:{block.split('(')[0][4:]}", block))
+    return found
+
+
+def stub(*_: object) -> object:
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("name", [n for n in dir(check) if n.startswith("check_")])
+def test_every_check_says_not_attempted_for_the_stub(name: str) -> None:
+    result = getattr(check, name)(stub)
+    assert result.status == "not attempted" and not result.passed
+    assert "NotImplementedError" in result.message
+
+
+@pytest.mark.parametrize("name", [n for n in dir(check) if n.startswith("check_")])
+def test_every_check_turns_a_crash_into_a_hint(name: str) -> None:
+    def broken(*_: object) -> object:
+        return 1 / 0
+
+    result = getattr(check, name)(broken)
+    assert result.status == "wrong" and "ZeroDivisionError" in result.message
+
+
+def test_wrong_answers_get_specific_hints() -> None:
+    sample_std = check.check_pixel_statistics(
+        lambda x: (x.float().mean(0), x.float().std(0))
+    )
+    assert sample_std.status == "wrong" and "correction=0" in sample_std.message
+    half_right = check.check_equivalent_learning_rate(lambda lr, s: lr / s)
+    assert half_right.status == "wrong" and "twice" in half_right.message
+    leaky = check.check_standardize_with_train_statistics(
+        lambda a, b: ((a - a.mean(0)) / a.std(0, correction=0), (b - b.mean(0)) / b.std(0, correction=0))
+    )
+    assert leaky.status == "wrong" and "training mean" in leaky.message
+
+
+def test_every_check_has_a_solution_in_a_notebook() -> None:
+    solved = {re.search(r"(check_\w+)\(", code).group(1) for _, code in solutions()}  # type: ignore[union-attr]
+    assert solved == {n for n in dir(check) if n.startswith("check_")}
+
+
+@pytest.mark.parametrize(("where", "code"), solutions(), ids=[w for w, _ in solutions()])
+def test_notebook_solution_passes_its_check(where: str, code: str) -> None:
+    # As in the notebook: torch and the check functions are already imported there.
+    namespace: dict[str, object] = {"torch": torch}
+    namespace.update({n: getattr(check, n) for n in dir(check) if n.startswith("check_")})
+    exec(compile(code, where, "exec"), namespace)  # the block defines the function and checks it
+    check_name, function_name = re.search(r"(check_\w+)\((\w+)\)", code).groups()  # type: ignore[union-attr]
+    result = getattr(check, check_name)(namespace[function_name])
+    assert result.passed, str(result)
