@@ -124,3 +124,96 @@ def check_standardize_with_train_statistics(
         return CheckResult(name, "correct", "")
 
     return _run(name, attempt)
+
+
+# ----------------------------------------------------------------------------- notebook 02
+
+
+def check_sigmoid_flat_beyond(sigmoid_flat_beyond: Callable[[float], float]) -> CheckResult:
+    """Exercise: the z* > 0 with sigmoid'(z) < t exactly when |z| > z*, in closed form."""
+    name = "sigmoid_flat_beyond"
+
+    def attempt() -> CheckResult:
+        thresholds = (0.01, 0.1, 0.2, 1e-4)
+        answers = [float(sigmoid_flat_beyond(t)) for t in thresholds]
+        wanted = []
+        for t in thresholds:
+            s = (1 + math.sqrt(1 - 4 * t)) / 2  # the larger root of s(1 - s) = t
+            wanted.append(math.log(s / (1 - s)))
+        if all(math.isclose(a, w, rel_tol=1e-6) for a, w in zip(answers, wanted)):
+            return CheckResult(name, "correct", "")
+        if all(math.isclose(a, math.atanh(math.sqrt(1 - t)), rel_tol=1e-6) for a, t in zip(answers, thresholds)):
+            return CheckResult(name, "wrong", "That is tanh's edge (1 - tanh² = t). Sigmoid's derivative is s(1 - s).")
+        if all(math.isclose(a, math.log((1 - t) / t), rel_tol=1e-6) for a, t in zip(answers, thresholds)):
+            return CheckResult(name, "wrong", "You solved sigmoid(z) = 1 - t. Solve sigmoid'(z) = s(1 - s) = t for s first.")
+        return CheckResult(
+            name, "wrong",
+            "Hint: write s = sigmoid(z); s(1 - s) = t is a quadratic in s. Take its larger root, then "
+            "z = log(s / (1 - s)). For t = 0.01 the answer is about 4.585.",
+        )
+
+    return _run(name, attempt)
+
+
+def check_dead_units(dead_units: Callable[[Tensor], Tensor]) -> CheckResult:
+    """Exercise: from ReLU pre-activations [examples, units], the units that never fire."""
+    name = "dead_units"
+
+    def attempt() -> CheckResult:
+        g = torch.Generator().manual_seed(4)
+        z = torch.randn(40, 6, generator=g)
+        z[:, 1] = -z[:, 1].abs()  # never fires
+        z[:, 4] = -z[:, 4].abs()
+        z[3, 4] = 0.5  # fires on one example only: alive
+        z[:, 5] = 0.0  # exactly zero: ReLU outputs 0 and passes no gradient, so dead
+        answer = dead_units(z)
+        wanted = torch.tensor([False, True, False, False, False, True])
+        if not isinstance(answer, Tensor) or answer.shape != (6,):
+            return CheckResult(name, "wrong", "Return one True/False per unit (shape [units]): reduce over the examples, dim=0.")
+        if torch.equal(answer.bool(), wanted):
+            return CheckResult(name, "correct", "")
+        if torch.equal(answer.bool(), (z <= 0).any(dim=0)):
+            return CheckResult(name, "wrong", "A unit is dead only if it is off for *every* example: all, not any.")
+        if torch.equal(answer.bool(), (z < 0).all(dim=0)):
+            return CheckResult(name, "wrong", "Almost: relu(0) = 0 and its slope there is 0 in PyTorch, so z = 0 is 'off' too.")
+        return CheckResult(name, "wrong", "Hint: a unit fires on an example when its pre-activation is > 0.")
+
+    return _run(name, attempt)
+
+
+def check_preactivation_std(predicted_preactivation_std: Callable[[Tensor], float]) -> CheckResult:
+    """Exercise: predicted std of first-layer pre-activations under nn.Linear's default init."""
+    name = "predicted_preactivation_std"
+
+    def attempt() -> CheckResult:
+        g = torch.Generator().manual_seed(5)
+        cases = [torch.rand(500, 30, generator=g) * 255, torch.randn(500, 30, generator=g), torch.rand(500, 8, generator=g)]
+        answers = [float(predicted_preactivation_std(x)) for x in cases]
+
+        def predicted(x: Tensor, bias: bool = True, centred: bool = False, correction: int = 0) -> float:
+            second_moment = float(x.var(correction=correction)) if centred else float((x * x).mean())
+            return math.sqrt((second_moment + (1 / x.shape[1] if bias else 0.0)) / 3)
+
+        def matches(rule: Callable[[Tensor], float]) -> bool:
+            return all(math.isclose(a, rule(x), rel_tol=1e-4) for a, x in zip(answers, cases))
+
+        if matches(predicted):
+            return CheckResult(name, "correct", "")
+        if matches(lambda x: predicted(x, bias=False)):
+            return CheckResult(name, "wrong", "Close: the bias is drawn from the same U(±1/√fan_in) and adds its variance too.")
+        if any(
+            matches(lambda x, b=bias, c=correction: predicted(x, bias=b, centred=True, correction=c))
+            for bias in (True, False) for correction in (0, 1)
+        ):
+            return CheckResult(
+                name, "wrong",
+                "The weights have mean 0, so Var(w·x) = Σ Var(w) E[x²]: it is the mean of x², not the "
+                "variance of x. An offset in the inputs adds to the spread of the pre-activations.",
+            )
+        return CheckResult(
+            name, "wrong",
+            "Hint: w and b ~ U(-1/√n, 1/√n) have variance 1/(3n); z = Σ w_i x_i + b. Add up the "
+            "variances, average over the examples, take the square root.",
+        )
+
+    return _run(name, attempt)

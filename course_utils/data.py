@@ -214,7 +214,11 @@ def load_fashion_mnist(
 
 @dataclass(frozen=True)
 class TabularSplit:
-    """A small scikit-learn data set split into float32 features and int64 labels."""
+    """A small scikit-learn data set split into float32 features and targets.
+
+    Classification sets have int64 labels and their `class_names`; the regression set has
+    float32 targets and no class names.
+    """
 
     name: str
     x_train: Tensor
@@ -225,35 +229,42 @@ class TabularSplit:
     class_names: tuple[str, ...]
 
 
-TABULAR_DATASETS = ("wine", "breast_cancer")
+TABULAR_DATASETS = ("wine", "breast_cancer", "diabetes")
 
 
 def load_tabular(name: str = "wine", *, test_fraction: float = 0.25, seed: int = 0) -> TabularSplit:
     """A scikit-learn bundled data set whose features have very different scales.
 
     "wine": 13 features from about 0.1 (hue) to about 1,700 (proline); "breast_cancer": 30
-    features from about 0.001 to about 4,000. Split with stratification and a fixed seed.
+    features from about 0.001 to about 4,000; both classification, split with stratification.
+    "diabetes": regression of disease progression (about 25-346) from 10 unscaled features
+    (age in years, sex coded 1/2, blood serum measurements up to about 300).
     """
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
 
-    loaders = {"wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
-    if name not in loaders:
+    if name not in TABULAR_DATASETS:
         raise ValueError(f"Unknown tabular data set {name!r}; choose one of {TABULAR_DATASETS}.")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be between 0 and 1, not {test_fraction}.")
-    bunch = loaders[name]()
+    regression = name == "diabetes"
+    if regression:
+        bunch = datasets.load_diabetes(scaled=False)
+    else:
+        bunch = datasets.load_wine() if name == "wine" else datasets.load_breast_cancer()
     x_train, x_test, y_train, y_test = train_test_split(
-        bunch.data, bunch.target, test_size=test_fraction, random_state=seed, stratify=bunch.target
+        bunch.data, bunch.target, test_size=test_fraction, random_state=seed,
+        stratify=None if regression else bunch.target,
     )
+    target_dtype = torch.float32 if regression else torch.int64
     return TabularSplit(
         name=name,
         x_train=torch.as_tensor(x_train, dtype=torch.float32),
-        y_train=torch.as_tensor(y_train, dtype=torch.int64),
+        y_train=torch.as_tensor(y_train, dtype=target_dtype),
         x_test=torch.as_tensor(x_test, dtype=torch.float32),
-        y_test=torch.as_tensor(y_test, dtype=torch.int64),
+        y_test=torch.as_tensor(y_test, dtype=target_dtype),
         feature_names=tuple(str(f) for f in bunch.feature_names),
-        class_names=tuple(str(c) for c in bunch.target_names),
+        class_names=() if regression else tuple(str(c) for c in bunch.target_names),
     )
 
 

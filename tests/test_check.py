@@ -7,6 +7,7 @@ each of them through its check, so a solution and its check cannot drift apart.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -62,6 +63,19 @@ def test_wrong_answers_get_specific_hints() -> None:
     assert leaky.status == "wrong" and "training mean" in leaky.message
 
 
+def test_notebook_02_checks_name_the_usual_mistakes() -> None:
+    tanh_edge = check.check_sigmoid_flat_beyond(lambda t: math.atanh(math.sqrt(1 - t)))
+    assert tanh_edge.status == "wrong" and "tanh" in tanh_edge.message
+    any_instead_of_all = check.check_dead_units(lambda z: (z <= 0).any(dim=0))
+    assert any_instead_of_all.status == "wrong" and "every" in any_instead_of_all.message
+    strict = check.check_dead_units(lambda z: (z < 0).all(dim=0))
+    assert strict.status == "wrong" and "z = 0" in strict.message
+    no_bias = check.check_preactivation_std(lambda x: math.sqrt((x * x).mean().item() / 3))
+    assert no_bias.status == "wrong" and "bias" in no_bias.message
+    variance = check.check_preactivation_std(lambda x: math.sqrt((x.var().item() + 1 / x.shape[1]) / 3))
+    assert variance.status == "wrong" and "mean of x²" in variance.message
+
+
 def test_every_check_has_a_solution_in_a_notebook() -> None:
     solved = {re.search(r"(check_\w+)\(", code).group(1) for _, code in solutions()}  # type: ignore[union-attr]
     assert solved == {n for n in dir(check) if n.startswith("check_")}
@@ -69,8 +83,8 @@ def test_every_check_has_a_solution_in_a_notebook() -> None:
 
 @pytest.mark.parametrize(("where", "code"), solutions(), ids=[w for w, _ in solutions()])
 def test_notebook_solution_passes_its_check(where: str, code: str) -> None:
-    # As in the notebook: torch and the check functions are already imported there.
-    namespace: dict[str, object] = {"torch": torch}
+    # As in the notebooks: math, torch and the check functions are already imported there.
+    namespace: dict[str, object] = {"math": math, "torch": torch}
     namespace.update({n: getattr(check, n) for n in dir(check) if n.startswith("check_")})
     exec(compile(code, where, "exec"), namespace)  # the block defines the function and checks it
     check_name, function_name = re.search(r"(check_\w+)\((\w+)\)", code).groups()  # type: ignore[union-attr]

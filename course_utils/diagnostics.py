@@ -1,0 +1,277 @@
+"""Per-layer diagnostics built on forward hooks: what each layer's units are doing.
+
+`layer_stats(model, x, y)` runs `x` through any model built from modules (an `nn.Sequential` of
+your own, nested or not, or one from `course_utils.models`) and reports, for every activation
+module, the mean and std of its output, the share of saturated values, the share of dead units and
+the mean derivative; for every layer with a weight (Linear, Conv, normalization), the mean and std
+of its output and, when `y` is given, the norm of the loss gradient with respect to that weight.
+
+"Saturated" means the activation is flat there: |f'(z)| < `threshold` (0.01 by default) at the
+pre-activation z. A unit is "dead" on `x` when it is flat for every example, so no gradient passes
+through it at all: for ReLU, a unit that never fires.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _NormBase
+
+# Element-wise activations the hooks recognise (functional calls such as torch.relu inside a
+# custom forward are invisible to hooks: use the module form).
+ELEMENTWISE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
+    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU,
+    nn.SiLU, nn.Mish, nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardsigmoid,
+    nn.Hardswish, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid,
+)
+_NORMS: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm)
+
+SATURATION_THRESHOLD = 0.01
+
+LayerKind = Literal["activation", "linear", "norm"]
+
+
+def activation_derivative(activation: nn.Module, z: Tensor) -> Tensor:
+    """f'(z) element-wise, by autograd, for an element-wise activation module f."""
+    with torch.enable_grad():
+        z = z.detach().requires_grad_(True)
+        # .forward, not __call__: inside a hook, calling the module would run the hook again.
+        # An in-place activation may not overwrite a leaf that requires grad: give it a copy.
+        given = z.clone() if getattr(activation, "inplace", False) else z
+        (derivative,) = torch.autograd.grad(activation.forward(given).sum(), z)
+    return derivative
+
+
+def flat_intervals(
+    activation: nn.Module,
+    *,
+    threshold: float = SATURATION_THRESHOLD,
+    z_min: float = -20.0,
+    z_max: float = 20.0,
+    step: float = 1e-4,
+) -> list[tuple[float, float]]:
+    """The intervals of [z_min, z_max] where |f'(z)| < threshold, measured on a grid of `step`.
+
+    An interval that reaches the edge of the range is open on that side: report it as
+    "z < end" or "z > start".
+    """
+    if not z_min < z_max or step <= 0:
+        raise ValueError(f"Need z_min < z_max and step > 0, got {z_min}, {z_max}, {step}.")
+    # Integer multiples of `step`, so that z = 0 (where ReLU's slope switches) is on the grid.
+    z = torch.arange(math.ceil(z_min / step), math.floor(z_max / step) + 1, dtype=torch.float64) * step
+    flat = activation_derivative(activation, z).abs() < threshold
+    # Edges of runs of True: where `flat` switches on (+1) and off (-1).
+    padded = torch.cat([torch.tensor([False]), flat, torch.tensor([False])]).to(torch.int8)
+    changes = torch.diff(padded)
+    starts = torch.nonzero(changes == 1).flatten()
+    ends = torch.nonzero(changes == -1).flatten() - 1
+    return [(round(float(z[s]), 9), round(float(z[e]), 9)) for s, e in zip(starts, ends)]
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """One layer's statistics over all examples of `x` (None where a number does not apply)."""
+
+    name: str  # the module's name in model.named_modules(); "#2" marks a module's second call
+    kind: LayerKind
+    module: str  # the module's class name, e.g. "Tanh"
+    units: int  # output values per example
+    mean: float  # of the output, over examples and units
+    std: float
+    fraction_saturated: float | None = None  # activations: share of values with |f'(z)| < threshold
+    fraction_dead: float | None = None  # activations: share of units flat on every example
+    mean_derivative: float | None = None  # activations: mean f'(z)
+    grad_norm: float | None = None  # layers with a weight, when y is given: ‖∂loss/∂weight‖
+
+
+class _Accumulator:
+    """Running sums for one layer call, chunk after chunk, in float64."""
+
+    def __init__(self, name: str, kind: LayerKind, module: nn.Module) -> None:
+        self.name, self.kind, self.module = name, kind, module
+        self.count = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+        self.saturated = 0
+        self.derivative_total = 0.0
+        self.ever_live: Tensor | None = None
+        self.grad: Tensor | None = None
+
+    def add_output(self, output: Tensor) -> None:
+        values = output.detach().flatten(1).double()
+        self.count += values.numel()
+        self.total += float(values.sum())
+        self.total_sq += float((values * values).sum())
+        if self.ever_live is None:
+            self.ever_live = torch.zeros(values.shape[1], dtype=torch.bool, device=values.device)
+
+    def add_derivative(self, derivative: Tensor, threshold: float) -> None:
+        flat = derivative.flatten(1).abs() < threshold
+        self.saturated += int(flat.sum())
+        self.derivative_total += float(derivative.double().sum())
+        assert self.ever_live is not None
+        self.ever_live |= ~flat.all(dim=0)
+
+    def result(self) -> LayerStats:
+        mean = self.total / self.count
+        variance = max(self.total_sq / self.count - mean * mean, 0.0)
+        assert self.ever_live is not None
+        stats = LayerStats(
+            name=self.name,
+            kind=self.kind,
+            module=type(self.module).__name__,
+            units=int(self.ever_live.numel()),
+            mean=mean,
+            std=math.sqrt(variance),
+        )
+        if self.kind == "activation":
+            stats = LayerStats(
+                **{**stats.__dict__,
+                   "fraction_saturated": self.saturated / self.count,
+                   "fraction_dead": float((~self.ever_live).double().mean()),
+                   "mean_derivative": self.derivative_total / self.count},
+            )
+        if self.grad is not None:
+            stats = LayerStats(**{**stats.__dict__, "grad_norm": float(self.grad.norm())})
+        return stats
+
+
+def _kind(module: nn.Module) -> LayerKind | None:
+    if isinstance(module, ELEMENTWISE_ACTIVATIONS):
+        return "activation"
+    if isinstance(module, _NORMS):
+        return "norm"
+    if isinstance(getattr(module, "weight", None), nn.Parameter) and not list(module.children()):
+        return "linear"
+    return None
+
+
+def layer_stats(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    preprocess: Callable[[Tensor], Tensor] | None = None,
+    threshold: float = SATURATION_THRESHOLD,
+    batch_size: int = 8192,
+) -> list[LayerStats]:
+    """Statistics of every activation and weighted layer of `model` over all examples of `x`.
+
+    `x` is fed in chunks of `batch_size`, each passed through `preprocess` first when given (so a
+    whole uint8 training set can be measured without a float copy of it). With `y` (int64 class
+    labels: cross-entropy; floats: mean squared error) the full-batch gradient norm of each
+    weight is reported too; existing `.grad`s are left untouched. The model runs in its current
+    mode (call `model.eval()` for inference behaviour); its buffers, such as batch-norm running
+    statistics, are restored afterwards.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"layer_stats needs a torch.nn.Module, got {type(model).__name__}.")
+    if not isinstance(x, Tensor) or len(x) == 0:
+        raise TypeError("x must be a non-empty torch tensor of examples (first dimension = examples).")
+    if preprocess is None and not x.is_floating_point():
+        raise TypeError(
+            f"x has dtype {x.dtype}; the model needs floats. Pass preprocess=..., e.g. "
+            "fit_preprocessing('divide_255', x_train), or convert x with x.float()."
+        )
+    if y is not None:
+        if not isinstance(y, Tensor) or len(y) != len(x):
+            raise ValueError(f"y must be a tensor with one target per example of x ({len(x)}).")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}.")
+
+    watched = {m: (n, k) for n, m in model.named_modules() if (k := _kind(m)) is not None}
+    if not watched:
+        raise ValueError(
+            "layer_stats found no layer to watch: it records nn.Linear/nn.Conv and other leaf "
+            "modules with a weight, normalization layers, and element-wise activation modules "
+            "(course_utils.diagnostics.ELEMENTWISE_ACTIVATIONS). Activations called as functions "
+            "(torch.relu(...) inside forward) are invisible to hooks: use nn.ReLU() modules."
+        )
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    accumulators: list[_Accumulator] = []
+    call_index = 0  # position of the current hook call within one forward pass
+    pending_outputs: list[tuple[_Accumulator, Tensor]] = []
+
+    def keep_input(module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
+        # An in-place activation overwrites its input; keep the pre-activation for f'(z).
+        saved_inputs[module] = inputs[0].detach().clone()
+
+    def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+        nonlocal call_index
+        name, kind = watched[module]
+        if first_chunk:
+            calls = sum(a.module is module for a in accumulators)
+            accumulators.append(_Accumulator(name if calls == 0 else f"{name}#{calls + 1}", kind, module))
+        accumulator = accumulators[call_index]
+        call_index += 1
+        accumulator.add_output(output)
+        if kind == "activation":
+            pre_activation = saved_inputs.pop(module, inputs[0])
+            accumulator.add_derivative(activation_derivative(module, pre_activation), threshold)
+        if y is not None:
+            pending_outputs.append((accumulator, output))
+
+    saved_buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    saved_inputs: dict[nn.Module, Tensor] = {}
+    handles = [m.register_forward_hook(hook) for m in watched]
+    handles += [m.register_forward_pre_hook(keep_input) for m in watched if getattr(m, "inplace", False)]
+    try:
+        first_chunk = True
+        for start in range(0, len(x), batch_size):
+            chunk = x[start:start + batch_size]
+            chunk = (preprocess(chunk) if preprocess is not None else chunk).to(device)
+            call_index = 0
+            pending_outputs.clear()
+            with torch.set_grad_enabled(y is not None):
+                output = model(chunk)
+                if y is not None:
+                    _add_weight_gradients(output, y[start:start + batch_size].to(device), len(x), pending_outputs)
+            first_chunk = False
+    finally:
+        for handle in handles:
+            handle.remove()
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(saved_buffers[name])
+    return [a.result() for a in accumulators]
+
+
+def _add_weight_gradients(
+    output: Tensor, y: Tensor, total: int, layers: Sequence[tuple[_Accumulator, Tensor]]
+) -> None:
+    if y.dtype == torch.int64:
+        loss = nn.functional.cross_entropy(output, y, reduction="sum") / total
+    elif y.is_floating_point():
+        loss = nn.functional.mse_loss(output, y.reshape(output.shape), reduction="sum") / (total * output[0].numel())
+    else:
+        raise TypeError(f"y must hold int64 class labels or float targets, not {y.dtype}.")
+    weighted = [a for a, _ in layers if a.kind != "activation"]
+    weights = [a.module.weight for a in weighted]
+    # A module called twice is listed twice; both entries get the gradient of its one weight.
+    grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    for accumulator, grad in zip(weighted, grads):
+        if grad is not None:
+            accumulator.grad = grad.detach().clone() if accumulator.grad is None else accumulator.grad + grad
+
+
+def stats_table(stats: Sequence[LayerStats], *, decimals: int = 4) -> str:
+    """A plain-text table of `layer_stats` results, one row per layer ("-" where not applicable)."""
+    columns = ("name", "module", "units", "mean", "std", "saturated", "dead", "mean f'", "grad norm")
+
+    def number(value: float | None) -> str:
+        return "-" if value is None else f"{value:.{decimals}g}" if abs(value) >= 1e4 else f"{value:.{decimals}f}"
+
+    rows = [
+        (s.name, s.module, str(s.units), number(s.mean), number(s.std), number(s.fraction_saturated),
+         number(s.fraction_dead), number(s.mean_derivative), number(s.grad_norm))
+        for s in stats
+    ]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    return "\n".join(lines)
