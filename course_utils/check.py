@@ -217,3 +217,89 @@ def check_preactivation_std(predicted_preactivation_std: Callable[[Tensor], floa
         )
 
     return _run(name, attempt)
+
+
+# ----------------------------------------------------------------------------- notebook 03
+
+
+def check_largest_stable_lr(largest_stable_lr: Callable[[Tensor], float]) -> CheckResult:
+    """Exercise: the largest learning rate for which gradient descent converges on a quadratic with Hessian H."""
+    name = "largest_stable_lr"
+
+    def attempt() -> CheckResult:
+        g = torch.Generator().manual_seed(6)
+        cases = []
+        for size in (2, 3, 5):
+            a = torch.randn(size, size, generator=g, dtype=torch.float64)
+            cases.append(a @ a.T + 0.1 * torch.eye(size, dtype=torch.float64))
+        cases.append(torch.tensor([[4.0, 1.9], [1.9, 1.0]], dtype=torch.float64))  # diagonal misleads
+        answers = [float(largest_stable_lr(h.clone())) for h in cases]
+        eigenvalues = [torch.linalg.eigvalsh(h) for h in cases]
+
+        def matches(rule: Callable[[Tensor, Tensor], float]) -> bool:
+            return all(math.isclose(a, rule(h, ev), rel_tol=1e-6) for a, h, ev in zip(answers, cases, eigenvalues))
+
+        if matches(lambda h, ev: 2 / ev.max().item()):
+            return CheckResult(name, "correct", "")
+        if matches(lambda h, ev: 1 / ev.max().item()):
+            return CheckResult(name, "wrong", "1/λmax is the step that is best for the steepest direction; the limit is twice that.")
+        if matches(lambda h, ev: 2 / ev.min().item()):
+            return CheckResult(name, "wrong", "The steepest direction (largest eigenvalue) diverges first, not the flattest.")
+        if matches(lambda h, ev: 2 / h.diagonal().max().item()):
+            return CheckResult(name, "wrong", "Use the eigenvalues of H (torch.linalg.eigvalsh), not its diagonal entries.")
+        return CheckResult(
+            name, "wrong",
+            "Hint: along an eigenvector with eigenvalue λ one step multiplies the error by (1 - lr·λ). "
+            "When does |1 - lr·λ| < 1 hold for every λ?",
+        )
+
+    return _run(name, attempt)
+
+
+def check_standardized_condition_number(standardized_condition_number: Callable[[float], float]) -> CheckResult:
+    """Exercise: κ of the MSE Hessian for two standardized features with correlation rho (and a bias)."""
+    name = "standardized_condition_number"
+
+    def attempt() -> CheckResult:
+        rhos = (0.0, 0.5, 0.9, -0.9, 0.99)
+        answers = [float(standardized_condition_number(r)) for r in rhos]
+        wanted = [(1 + abs(r)) / (1 - abs(r)) for r in rhos]
+        if all(math.isclose(a, w, rel_tol=1e-6) for a, w in zip(answers, wanted)):
+            return CheckResult(name, "correct", "")
+        positive = [(a, w) for a, w, r in zip(answers, wanted, rhos) if r >= 0]
+        if all(math.isclose(a, w, rel_tol=1e-6) for a, w in positive):
+            return CheckResult(name, "wrong", "Right for ρ ≥ 0. A negative correlation makes a ravine too: use |ρ|.")
+        return CheckResult(
+            name, "wrong",
+            "Hint: the weights' block of the Hessian is 2·[[1, ρ], [ρ, 1]], with eigenvalues 2(1 ± ρ); "
+            "the bias adds an eigenvalue 2, which lies between them.",
+        )
+
+    return _run(name, attempt)
+
+
+def check_mse_hessian(mse_hessian_with_bias: Callable[[Tensor], Tensor]) -> CheckResult:
+    """Exercise: the Hessian of nn.MSELoss for a linear model with bias, in closed form."""
+    name = "mse_hessian_with_bias"
+
+    def attempt() -> CheckResult:
+        g = torch.Generator().manual_seed(7)
+        x = torch.randn(30, 3, generator=g, dtype=torch.float64) * 3 + 1
+        answer = mse_hessian_with_bias(x)
+        design = torch.cat([x, torch.ones(30, 1, dtype=torch.float64)], dim=1)
+        wanted = 2 * design.T @ design / 30
+        if not isinstance(answer, Tensor) or answer.shape != (4, 4):
+            return CheckResult(name, "wrong", "Return a (features + 1) x (features + 1) tensor: the last row and column are the bias.")
+        if _close(answer, wanted, 1e-6):
+            return CheckResult(name, "correct", "")
+        if _close(answer, wanted / 2, 1e-6):
+            return CheckResult(name, "wrong", "nn.MSELoss is mean((ŷ - y)²), without a ½: the factor 2 stays.")
+        if _close(answer, wanted * 30 / 29, 1e-6):
+            return CheckResult(name, "wrong", "Divide by N, the number of examples the mean runs over, not N - 1.")
+        return CheckResult(
+            name, "wrong",
+            "Hint: append a column of ones to x (the bias's input), call it X̃; the loss is "
+            "mean((X̃ θ - y)²), so its Hessian is 2 X̃ᵀX̃ / N.",
+        )
+
+    return _run(name, attempt)

@@ -392,6 +392,50 @@ def fit_preprocessing(method: str, x_train: Tensor) -> Preprocessing:
     return Preprocessing(method=method, shift=shift, scale=scale, fitted_on=len(x_train))
 
 
+@dataclass(frozen=True)
+class Whitening:
+    """x ↦ (x - mean) Wᵀ, with W chosen so the training features become uncorrelated, variance 1.
+
+    "pca" rotates onto the principal axes and rescales them; "zca" rotates back afterwards, so
+    each output stays as close as possible to its input feature (W is symmetric).
+    """
+
+    method: str
+    mean: Tensor  # [features]
+    matrix: Tensor  # W, [features, features]
+    fitted_on: int
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.mean.numel():
+            raise ValueError(
+                f"This whitening was fitted on {self.mean.numel()} features; got a batch of shape "
+                f"{tuple(x.shape)}. Pass [examples, features] shaped like the training data."
+            )
+        return ((x.double() - self.mean) @ self.matrix.T).to(torch.float32)
+
+
+WHITENING_METHODS = ("pca", "zca")
+
+
+def fit_whitening(method: str, x_train: Tensor, *, eps: float = 1e-12) -> Whitening:
+    """Fit PCA or ZCA whitening on [examples, features] training data (population covariance).
+
+    Covariance eigenvalues below `eps` × the largest are raised to it, so that a (near-)constant
+    direction is not divided by zero.
+    """
+    if method not in WHITENING_METHODS:
+        raise ValueError(f"Unknown whitening {method!r}; choose one of {WHITENING_METHODS}.")
+    if not isinstance(x_train, Tensor) or x_train.dim() != 2 or len(x_train) < 2:
+        raise ValueError("x_train must be a [examples, features] tensor with at least 2 examples.")
+    x = x_train.double()
+    mean = x.mean(dim=0)
+    covariance = (x - mean).T @ (x - mean) / len(x)
+    values, vectors = torch.linalg.eigh(covariance)
+    pca = torch.diag(values.clamp(min=eps * values.max().item()).rsqrt()) @ vectors.T
+    matrix = pca if method == "pca" else vectors @ pca
+    return Whitening(method=method, mean=mean, matrix=matrix, fitted_on=len(x))
+
+
 def main() -> None:
     """`python -m course_utils.data`: find (or fetch) Fashion-MNIST and say where it is."""
     location = locate_fashion_mnist()

@@ -6,12 +6,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 from torch import Tensor
 
+from course_utils.curvature import QuadraticPath
 from course_utils.train import History, SweepPoint
 
 
@@ -92,3 +94,47 @@ def plot_loss_curve(ax: Axes, history: History, label: str, *, smooth: int = 1, 
         _plain_log_labels(ax.yaxis)
     ax.set_xlabel("step")
     ax.set_ylabel("training loss")
+
+
+def plot_descent_paths(
+    ax: Axes,
+    hessian_matrix: Any,
+    minimum: Sequence[float],
+    paths: dict[str, QuadraticPath],
+    *,
+    extent: tuple[float, float, float, float] | None = None,
+    levels: int = 12,
+    equal_aspect: bool = True,
+) -> None:
+    """Contours of ½ (w - w*)ᵀ H (w - w*) in a 2-D weight plane, with optimizer paths on top.
+
+    `extent` = (w1 min, w1 max, w2 min, w2 max); by default it frames the minimum and every
+    path's start. Contour levels are spaced geometrically, so narrow ravines stay visible.
+    A diverged path is drawn until it leaves the frame and ends with an ×.
+    """
+    h = np.asarray(hessian_matrix, dtype=np.float64)
+    w_star = np.asarray(minimum, dtype=np.float64)
+    if h.shape != (2, 2) or w_star.shape != (2,):
+        raise ValueError("plot_descent_paths draws 2-D problems: a 2x2 Hessian and a minimum of 2 values.")
+    if extent is None:
+        corners = np.array([w_star] + [p.points[0] for p in paths.values()])
+        span = np.maximum(corners.max(0) - corners.min(0), 1e-3)
+        low, high = corners.min(0) - 0.25 * span, corners.max(0) + 0.25 * span
+        extent = (low[0], high[0], low[1], high[1])
+    w1, w2 = np.meshgrid(np.linspace(extent[0], extent[1], 120), np.linspace(extent[2], extent[3], 120))
+    d1, d2 = w1 - w_star[0], w2 - w_star[1]
+    surface = 0.5 * (h[0, 0] * d1 * d1 + 2 * h[0, 1] * d1 * d2 + h[1, 1] * d2 * d2)
+    top = max(float(surface.max()), 1e-12)
+    ax.contour(w1, w2, surface, levels=top * np.geomspace(1e-4, 1, levels), colors="0.7", linewidths=0.7)
+    ax.plot(*w_star, "k*", ms=10)
+    for index, (label, path) in enumerate(paths.items()):
+        points = path.points
+        inside = np.all((points >= [extent[0], extent[2]]) & (points <= [extent[1], extent[3]]), axis=1)
+        # A diverged path is cut where it leaves the frame; others are clipped by the axes.
+        shown = points if inside.all() or not path.diverged else points[: int(np.argmin(inside)) + 1]
+        (line,) = ax.plot(shown[:, 0], shown[:, 1], ".-", ms=3, lw=1, label=label, color=f"C{index}")
+        if path.diverged:
+            ax.plot(*shown[-1], "x", ms=9, mew=2, color=line.get_color())
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="w₁", ylabel="w₂")
+    if equal_aspect:
+        ax.set_aspect("equal")

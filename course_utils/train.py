@@ -184,8 +184,11 @@ def fit(
         start = time.perf_counter()
         epoch_losses: list[float] = []
         for index in minibatch_indices(len(x), batch_size, generator=shuffler):
-            index = index.to(target)
-            xb, yb = x[index], y[index]
+            if batch_size >= len(x):  # full batch: the order is irrelevant, skip copying the data
+                xb, yb = x, y
+            else:
+                index = index.to(target)
+                xb, yb = x[index], y[index]
             try:
                 batch_loss = criterion(_model_output(model, xb, loss, yb), yb)
             except RuntimeError as exc:

@@ -45,3 +45,24 @@ def test_sweep_and_loss_curve_plots_mark_what_they_show() -> None:
     plot_loss_curve(ax, ok, "smoothed", smooth=2)
     assert ax.get_yscale() == "linear"  # 1.65 to 0.75 spans no decades
     assert list(ax.lines[0].get_ydata()) == pytest.approx([1.65, 0.75])
+
+
+def test_descent_paths_are_drawn_on_the_contours_and_cut_at_the_frame() -> None:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from course_utils.curvature import descend_quadratic
+    from course_utils.plots import plot_descent_paths
+
+    h = np.diag([2.0, 20.0])
+    good = descend_quadratic(h, [-1.0, 1.0], lr=0.05, steps=30)
+    bad = descend_quadratic(h, [-1.0, 1.0], lr=0.2, steps=200)
+    fig, ax = plt.subplots()
+    plot_descent_paths(ax, h, [0.0, 0.0], {"gd 0.05": good, "gd 0.2": bad}, extent=(-2, 2, -2, 2))
+    good_line, bad_line = [line for line in ax.lines if line.get_label().startswith("gd")]
+    assert len(good_line.get_xdata()) == 31
+    assert bad.diverged and len(bad_line.get_xdata()) < bad.steps  # stops where it leaves the frame
+    assert any(line.get_marker() == "x" for line in ax.lines)
+    with pytest.raises(ValueError, match="2-D"):
+        plot_descent_paths(ax, np.eye(3), [0.0, 0.0, 0.0], {})
+    plt.close(fig)

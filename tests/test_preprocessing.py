@@ -8,7 +8,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torchvision.transforms import v2
 
-from course_utils.data import PREPROCESSING_METHODS, fit_preprocessing
+from course_utils.data import PREPROCESSING_METHODS, fit_preprocessing, fit_whitening
 
 Data = tuple[torch.Tensor, torch.Tensor]
 
@@ -107,3 +107,37 @@ def test_bad_input_gets_a_clear_error() -> None:
     prep = fit_preprocessing("feature_zscore", torch.rand(10, 28, 28))
     with pytest.raises(ValueError, match="fitted on samples of shape"):
         prep(torch.rand(10, 784))
+
+
+# ----------------------------------------------------------------------------- whitening
+
+
+@pytest.mark.parametrize("method", ["pca", "zca"])
+def test_whitening_makes_training_features_uncorrelated_with_unit_variance(method: str) -> None:
+    g = torch.Generator().manual_seed(0)
+    mixing = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.3, 0.0], [5.0, -2.0, 0.1]])
+    x = torch.randn(400, 3, generator=g) @ mixing.T + torch.tensor([1.0, 50.0, -3.0])
+    whitening = fit_whitening(method, x)
+    z = whitening(x).double()
+    torch.testing.assert_close(z.mean(0), torch.zeros(3, dtype=torch.float64), atol=1e-5, rtol=0)
+    torch.testing.assert_close(z.T @ z / len(z), torch.eye(3, dtype=torch.float64), atol=1e-4, rtol=0)
+    if method == "zca":
+        torch.testing.assert_close(whitening.matrix, whitening.matrix.T)  # symmetric: no rotation left
+
+
+def test_pca_whitening_matches_scikit_learn_up_to_sign_and_ddof() -> None:
+    from sklearn.decomposition import PCA
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(300, 4, generator=g) @ torch.randn(4, 4, generator=g)
+    ours = fit_whitening("pca", x)(x).double().numpy()
+    theirs = PCA(whiten=True).fit_transform(x.double().numpy()) * np.sqrt(len(x) / (len(x) - 1))
+    ours, theirs = ours[:, ::-1], theirs  # ours ascend by variance, scikit-learn's descend
+    np.testing.assert_allclose(np.abs(ours), np.abs(theirs), rtol=1e-4, atol=1e-4)
+
+
+def test_whitening_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="pca"):
+        fit_whitening("pcaa", torch.zeros(5, 2))
+    with pytest.raises(ValueError, match="fitted on 2 features"):
+        fit_whitening("zca", torch.randn(5, 2))(torch.zeros(3, 4))

@@ -1,0 +1,289 @@
+"""Curvature of a loss: Hessians, their top eigenvalues, condition numbers, and descent paths.
+
+Why it matters for normalization: near a minimum the loss is a quadratic bowl whose Hessian H
+sets the pace of gradient descent. A step size above 2/λmax diverges; at the best fixed step the
+error shrinks by (κ - 1)/(κ + 1) per step, with κ = λmax/λmin. Unnormalized inputs stretch the
+bowl into a ravine (large κ). For linear regression with mean squared error the loss *is* that
+quadratic, so every claim can be checked exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+LossFunction = Callable[[], Tensor]
+
+HESSIAN_MAX_PARAMETERS = 4000  # a dense Hessian of this size is 4000² float64 = 128 MB
+
+
+def _flat_params(params: Sequence[Tensor]) -> list[Tensor]:
+    params = list(params)
+    if not params or not all(isinstance(p, Tensor) and p.requires_grad for p in params):
+        raise ValueError(
+            "params must be a non-empty list of tensors with requires_grad=True, e.g. "
+            "list(model.parameters())."
+        )
+    return params
+
+
+def _gradient(loss_fn: LossFunction, params: list[Tensor]) -> Tensor:
+    loss = loss_fn()
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        raise ValueError("loss_fn must take no arguments and return a scalar loss tensor.")
+    grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
+    return torch.cat([
+        (g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)
+    ])
+
+
+def hessian(loss_fn: LossFunction, params: Sequence[Tensor]) -> Tensor:
+    """The full Hessian of `loss_fn()` with respect to `params`, flattened and concatenated.
+
+    Row by row, by differentiating the gradient once more: for small models only (at most
+    HESSIAN_MAX_PARAMETERS parameters). For larger ones use `top_eigenvalues`.
+    """
+    params = _flat_params(params)
+    n = sum(p.numel() for p in params)
+    if n > HESSIAN_MAX_PARAMETERS:
+        raise ValueError(
+            f"{n} parameters make a {n}x{n} Hessian; hessian() stops at {HESSIAN_MAX_PARAMETERS}. "
+            "Use top_eigenvalues(loss_fn, params, k), which needs only Hessian-vector products."
+        )
+    gradient = _gradient(loss_fn, params)
+    rows = []
+    for i in range(n):
+        row = torch.autograd.grad(gradient[i], params, retain_graph=True, allow_unused=True)
+        rows.append(torch.cat([
+            (r if r is not None else torch.zeros_like(p)).reshape(-1) for r, p in zip(row, params)
+        ]))
+    return torch.stack(rows).detach()
+
+
+class HessianVectorProduct:
+    """v ↦ H v for the loss at the current parameters, without ever forming H.
+
+    The gradient's graph is built once and reused, so each product costs about one backward
+    pass. Call it as `hvp(v)` with a flat vector of the parameters' total size.
+    """
+
+    def __init__(self, loss_fn: LossFunction, params: Sequence[Tensor]) -> None:
+        self.params = _flat_params(params)
+        self.size = sum(p.numel() for p in self.params)
+        self._gradient = _gradient(loss_fn, self.params)
+        self.calls = 0
+
+    def __call__(self, v: Tensor) -> Tensor:
+        if v.shape != (self.size,):
+            raise ValueError(f"v must be a flat vector of {self.size} values, got shape {tuple(v.shape)}.")
+        self.calls += 1
+        products = torch.autograd.grad(
+            self._gradient, self.params, grad_outputs=v.to(self._gradient), retain_graph=True, allow_unused=True
+        )
+        return torch.cat([
+            (h if h is not None else torch.zeros_like(p)).reshape(-1) for h, p in zip(products, self.params)
+        ]).detach()
+
+
+def top_eigenvalues(
+    loss_fn: LossFunction,
+    params: Sequence[Tensor],
+    k: int = 1,
+    *,
+    iterations: int = 200,
+    tolerance: float = 1e-6,
+    seed: int = 0,
+) -> Tensor:
+    """The k eigenvalues of the Hessian largest in magnitude, by subspace (block power) iteration.
+
+    Each iteration multiplies k vectors by H (Hessian-vector products), re-orthonormalizes them
+    and reads the eigenvalue estimates off the small k×k projected matrix (Rayleigh-Ritz). Stops
+    when the estimates change by less than `tolerance` (relative) or after `iterations`.
+    Returned in descending order. For a convex loss (positive semi-definite Hessian) these are
+    the largest eigenvalues; at a non-convex point a large negative one can appear among them.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, not {k!r}.")
+    hvp = HessianVectorProduct(loss_fn, params)
+    if k > hvp.size:
+        raise ValueError(f"k = {k} is more than the {hvp.size} parameters.")
+    generator = torch.Generator().manual_seed(seed)
+    dtype = hvp._gradient.dtype
+    basis, _ = torch.linalg.qr(torch.randn(hvp.size, k, generator=generator, dtype=torch.float64))
+    basis = basis.to(dtype)
+    previous = None
+    for _ in range(iterations):
+        product = torch.stack([hvp(basis[:, j]) for j in range(k)], dim=1)
+        projected = basis.T.double() @ product.double()
+        values = torch.linalg.eigvalsh((projected + projected.T) / 2)
+        values = values[values.abs().argsort(descending=True)]
+        if previous is not None and torch.allclose(values, previous, rtol=tolerance, atol=0.0):
+            break
+        previous = values
+        basis, _ = torch.linalg.qr(product.double())
+        basis = basis.to(dtype)
+    return values.sort(descending=True).values
+
+
+def condition_number(matrix_or_eigenvalues: Tensor | np.ndarray) -> float:
+    """κ = λmax / λmin of a symmetric positive semi-definite matrix, or of its eigenvalues.
+
+    A singular matrix (λmin = 0) gives inf. A clearly negative eigenvalue raises: κ then no
+    longer describes the speed of gradient descent.
+    """
+    if isinstance(matrix_or_eigenvalues, Tensor):
+        values = matrix_or_eigenvalues.detach().cpu().double()
+    else:  # np.array copies, so negative-stride views (e.g. a reversed array) are fine too
+        values = torch.from_numpy(np.array(matrix_or_eigenvalues, dtype=np.float64))
+    if values.dim() == 2:
+        if values.shape[0] != values.shape[1]:
+            raise ValueError(f"Need a square matrix, got shape {tuple(values.shape)}.")
+        values = torch.linalg.eigvalsh((values + values.T) / 2)
+    elif values.dim() != 1 or values.numel() == 0:
+        raise ValueError("Pass a square symmetric matrix or a 1-D tensor of its eigenvalues.")
+    largest, smallest = values.max().item(), values.min().item()
+    if smallest < -1e-9 * abs(largest):
+        raise ValueError(
+            f"The smallest eigenvalue is negative ({smallest:.3g}): not a convex bowl, so there is "
+            "no condition number to speak of. Measure it at (or near) a minimum."
+        )
+    return math.inf if smallest <= 0 else largest / smallest
+
+
+# ----------------------------------------------------------------------------- linear regression
+
+
+def with_bias_column(x: Tensor | np.ndarray) -> np.ndarray:
+    """[x, 1]: the design matrix of a linear model with a bias, in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    return np.hstack([x, np.ones((len(x), 1))])
+
+
+def mse_hessian(x: Tensor | np.ndarray, *, bias: bool = True) -> np.ndarray:
+    """Hessian of mean((x w + b - y)²), the loss nn.MSELoss computes: 2 X̃ᵀX̃ / N.
+
+    It does not depend on y or on the weights: the loss is exactly quadratic. With `bias` the
+    last row and column belong to b.
+    """
+    design = with_bias_column(x) if bias else np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    return 2.0 * design.T @ design / len(design)
+
+
+def mse_minimizer(x: Tensor | np.ndarray, y: Tensor | np.ndarray, *, bias: bool = True) -> np.ndarray:
+    """The least-squares weights (and bias, last) for mean((x w + b - y)²)."""
+    design = with_bias_column(x) if bias else np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    solution, *_ = np.linalg.lstsq(design, np.asarray(y, dtype=np.float64).reshape(-1), rcond=None)
+    return solution
+
+
+# ----------------------------------------------------------------------------- descent on a quadratic
+
+
+@dataclass(frozen=True)
+class QuadraticPath:
+    """Where an optimizer went on f(w) = ½ (w - w*)ᵀ H (w - w*) + f*."""
+
+    points: np.ndarray  # [steps + 1, d]: the start, then the point after each step
+    losses: np.ndarray  # f(w) - f*, at each point
+    minimum: np.ndarray  # w*
+    diverged: bool  # stopped because the loss overflowed or exceeded 1e12 × its start
+
+    @property
+    def steps(self) -> int:
+        return len(self.points) - 1
+
+    def steps_to(self, tolerance: float) -> int | None:
+        """The first step after which f(w) - f* stays below `tolerance` × its start (None: never)."""
+        threshold = tolerance * self.losses[0]
+        above = np.nonzero(self.losses > threshold)[0]
+        if self.diverged:
+            return None
+        if len(above) == 0:
+            return 0
+        last_above = int(above[-1])
+        return last_above + 1 if last_above + 1 <= self.steps else None
+
+    def contraction_rate(self, tail: int = 20) -> float:
+        """Per-step factor by which ‖w - w*‖ shrinks, over the last `tail` steps before the
+        distance reaches the floor of float64 precision (1e-13 of where it started)."""
+        distances = np.linalg.norm(self.points - self.minimum, axis=1)
+        resolved = np.nonzero(distances > 1e-13 * distances[0])[0]
+        last = int(resolved[-1]) if len(resolved) else 0
+        if tail < 1 or tail > last:
+            raise ValueError(
+                f"tail must be between 1 and {last}, the steps before the path reached its minimum "
+                f"to float64 precision; got {tail}."
+            )
+        return float((distances[last] / distances[last - tail]) ** (1 / tail))
+
+
+Optimizer = Literal["gd", "momentum", "adam"]
+
+
+def descend_quadratic(
+    hessian_matrix: Tensor | np.ndarray,
+    start: Sequence[float] | np.ndarray,
+    *,
+    lr: float,
+    steps: int,
+    minimum: Sequence[float] | np.ndarray | None = None,
+    optimizer: Optimizer = "gd",
+    momentum: float = 0.9,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+) -> QuadraticPath:
+    """Run gradient descent (or heavy-ball momentum, or Adam) on the quadratic with Hessian H.
+
+    The gradient at w is H (w - w*). The updates follow PyTorch's SGD (momentum: v ← μv + g,
+    w ← w - lr·v) and Adam (bias-corrected moments), written out in float64 for speed on tiny
+    problems; the tests compare them with torch.optim step by step. A run whose loss exceeds
+    1e12 times its start, or overflows, stops and is marked `diverged`.
+    """
+    h = np.asarray(hessian_matrix, dtype=np.float64)
+    w = np.array(start, dtype=np.float64).reshape(-1)
+    if h.shape != (len(w), len(w)):
+        raise ValueError(f"The Hessian must be {len(w)}x{len(w)} for a start of {len(w)} values, got {h.shape}.")
+    if optimizer not in ("gd", "momentum", "adam"):
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'gd', 'momentum' or 'adam'.")
+    if not (math.isfinite(lr) and lr > 0) or steps < 0:
+        raise ValueError(f"Need a positive finite lr and steps >= 0, got lr={lr}, steps={steps}.")
+    w_star = np.zeros_like(w) if minimum is None else np.asarray(minimum, dtype=np.float64).reshape(-1)
+
+    def loss(point: np.ndarray) -> float:
+        d = point - w_star
+        return 0.5 * float(d @ h @ d)
+
+    points = [w.copy()]
+    losses = [loss(w)]
+    velocity = np.zeros_like(w)
+    first, second = np.zeros_like(w), np.zeros_like(w)
+    diverged = False
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, steps + 1):
+            g = h @ (w - w_star)
+            if optimizer == "gd":
+                w = w - lr * g
+            elif optimizer == "momentum":
+                velocity = momentum * velocity + g if t > 1 else g.copy()
+                w = w - lr * velocity
+            else:
+                first = betas[0] * first + (1 - betas[0]) * g
+                second = betas[1] * second + (1 - betas[1]) * g * g
+                corrected_first = first / (1 - betas[0] ** t)
+                corrected_second = second / (1 - betas[1] ** t)
+                w = w - lr * corrected_first / (np.sqrt(corrected_second) + eps)
+            value = loss(w)
+            points.append(w.copy())
+            losses.append(value)
+            if not math.isfinite(value) or value > 1e12 * max(losses[0], 1e-300):
+                diverged = True
+                break
+    return QuadraticPath(np.array(points), np.array(losses), w_star, diverged)

@@ -1,0 +1,133 @@
+"""course_utils.curvature against torch.autograd.functional.hessian, numpy and torch.optim."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils.curvature import (
+    HessianVectorProduct,
+    condition_number,
+    descend_quadratic,
+    hessian,
+    mse_hessian,
+    mse_minimizer,
+    top_eigenvalues,
+)
+
+
+def small_regression() -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 10.0, 0.1], dtype=torch.float64) + 2
+    y = x @ torch.tensor([0.5, -0.2, 3.0], dtype=torch.float64) + 0.1 * torch.randn(64, generator=g, dtype=torch.float64)
+    return x, y
+
+
+def test_hessian_matches_autograd_functional_on_a_small_network() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)).double()
+    x = torch.randn(20, 3, dtype=torch.float64)
+    y = torch.randint(0, 2, (20,))
+    params = list(model.parameters())
+    names = [n for n, _ in model.named_parameters()]
+
+    def loss_of(*flat: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(torch.func.functional_call(model, dict(zip(names, flat)), (x,)), y)
+
+    blocks = torch.autograd.functional.hessian(loss_of, tuple(p.detach() for p in params))
+    sizes = [p.numel() for p in params]
+    reference = torch.cat([torch.cat([blocks[i][j].reshape(sizes[i], sizes[j]) for j in range(len(params))], 1)
+                           for i in range(len(params))], 0)
+    ours = hessian(lambda: nn.functional.cross_entropy(model(x), y), params)
+    assert ours.shape == (sum(sizes), sum(sizes))
+    torch.testing.assert_close(ours, reference, rtol=1e-9, atol=1e-12)
+
+
+def test_mse_hessian_closed_form_equals_autograd_and_does_not_depend_on_the_weights() -> None:
+    x, y = small_regression()
+    layer = nn.Linear(3, 1).double()
+    loss = lambda: nn.functional.mse_loss(layer(x).squeeze(1), y)  # noqa: E731
+    closed_form = mse_hessian(x)
+    np.testing.assert_allclose(hessian(loss, [layer.weight, layer.bias]).numpy(), closed_form, rtol=1e-10)
+    with torch.no_grad():
+        layer.weight.add_(5.0)
+    np.testing.assert_allclose(hessian(loss, [layer.weight, layer.bias]).numpy(), closed_form, rtol=1e-10)
+    solution = mse_minimizer(x, y)
+    np.testing.assert_allclose(solution[:3], [0.5, -0.2, 3.0], atol=0.1)
+
+
+def test_top_eigenvalues_match_numpy() -> None:
+    x, y = small_regression()
+    layer = nn.Linear(3, 1).double()
+    loss = lambda: nn.functional.mse_loss(layer(x).squeeze(1), y)  # noqa: E731
+    exact = np.sort(np.linalg.eigvalsh(mse_hessian(x)))[::-1]
+    found = top_eigenvalues(loss, [layer.weight, layer.bias], k=2, iterations=2000, tolerance=1e-12)
+    np.testing.assert_allclose(found.numpy(), exact[:2], rtol=1e-6)
+    assert condition_number(mse_hessian(x)) == pytest.approx(exact[0] / exact[-1])
+    assert condition_number(torch.tensor(exact.copy())) == pytest.approx(exact[0] / exact[-1])
+
+
+def test_top_eigenvalue_of_a_bigger_model_by_products_only() -> None:
+    torch.manual_seed(1)
+    x = torch.randn(500, 40, dtype=torch.float64) * 3
+    y = torch.randint(0, 5, (500,))
+    layer = nn.Linear(40, 5).double()
+    loss = lambda: nn.functional.cross_entropy(layer(x), y)  # noqa: E731
+    exact = np.linalg.eigvalsh(hessian(loss, [layer.weight, layer.bias]).numpy())
+    found = top_eigenvalues(loss, list(layer.parameters()), k=3, iterations=3000, tolerance=1e-12)
+    np.testing.assert_allclose(found.numpy(), np.sort(exact)[::-1][:3], rtol=1e-5)
+
+
+def test_hessian_vector_product_is_h_times_v() -> None:
+    x, y = small_regression()
+    layer = nn.Linear(3, 1).double()
+    hvp = HessianVectorProduct(lambda: nn.functional.mse_loss(layer(x).squeeze(1), y), [layer.weight, layer.bias])
+    v = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+    np.testing.assert_allclose(hvp(v).numpy(), mse_hessian(x) @ v.numpy(), rtol=1e-10)
+    with pytest.raises(ValueError, match="flat vector of 4"):
+        hvp(torch.zeros(3))
+
+
+def test_bad_input_gets_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="requires_grad"):
+        hessian(lambda: torch.tensor(1.0), [torch.zeros(2)])
+    big = torch.zeros(5000, requires_grad=True)
+    with pytest.raises(ValueError, match="top_eigenvalues"):
+        hessian(lambda: (big**2).sum(), [big])
+    with pytest.raises(ValueError, match="negative"):
+        condition_number(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
+    assert condition_number(torch.tensor([2.0, 0.0])) == math.inf
+    with pytest.raises(ValueError, match="2x2"):
+        descend_quadratic(np.eye(3), [1.0, 1.0], lr=0.1, steps=3)
+
+
+def test_gradient_descent_threshold_and_rate_on_a_quadratic() -> None:
+    h = np.diag([10.0, 0.1])
+    stable = descend_quadratic(h, [1.0, 1.0], lr=0.99 * 2 / 10, steps=5000)
+    unstable = descend_quadratic(h, [1.0, 1.0], lr=1.01 * 2 / 10, steps=5000)
+    assert not stable.diverged and stable.losses[-1] < 1e-12 * stable.losses[0]
+    assert unstable.diverged and unstable.steps < 5000
+    kappa = 100.0
+    best = descend_quadratic(h, [1.0, 1.0], lr=2 / (10 + 0.1), steps=1000)
+    assert best.contraction_rate() == pytest.approx((kappa - 1) / (kappa + 1), rel=1e-9)
+    assert best.steps_to(1e-6) is not None and best.steps_to(1e-30) is None
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+def test_descent_follows_torch_optim_step_by_step(optimizer: str) -> None:
+    h = np.array([[3.0, 1.2], [1.2, 0.8]])
+    w_star = np.array([0.5, -1.0])
+    path = descend_quadratic(h, [2.0, 2.0], lr=0.05, steps=40, minimum=w_star, optimizer=optimizer)  # type: ignore[arg-type]
+    w = torch.tensor([2.0, 2.0], dtype=torch.float64, requires_grad=True)
+    opt = (torch.optim.Adam([w], lr=0.05) if optimizer == "adam"
+           else torch.optim.SGD([w], lr=0.05, momentum=0.9 if optimizer == "momentum" else 0.0))
+    ht, target = torch.tensor(h), torch.tensor(w_star)
+    for step in range(40):
+        opt.zero_grad()
+        (0.5 * (w - target) @ ht @ (w - target)).backward()
+        opt.step()
+        np.testing.assert_allclose(path.points[step + 1], w.detach().numpy(), rtol=1e-12, atol=1e-14)
