@@ -303,3 +303,66 @@ def check_mse_hessian(mse_hessian_with_bias: Callable[[Tensor], Tensor]) -> Chec
         )
 
     return _run(name, attempt)
+
+
+# ----------------------------------------------------------------------------- notebook 04
+
+
+def _check_formula(
+    name: str,
+    answer_for: Callable[..., float],
+    cases: list[tuple[float, ...]],
+    wanted: Callable[..., float],
+    wrong_guesses: list[tuple[Callable[..., float], str]],
+    hint: str,
+) -> CheckResult:
+    answers = [float(answer_for(*case)) for case in cases]
+
+    def matches(rule: Callable[..., float]) -> bool:
+        return all(math.isclose(a, rule(*case), rel_tol=1e-6) for a, case in zip(answers, cases))
+
+    if matches(wanted):
+        return CheckResult(name, "correct", "")
+    for guess, message in wrong_guesses:
+        if matches(guess):
+            return CheckResult(name, "wrong", message)
+    return CheckResult(name, "wrong", hint)
+
+
+def check_default_init_variance(default_init_variance: Callable[[int], float]) -> CheckResult:
+    """Exercise: the variance of nn.Linear's default weight init, as a function of fan_in."""
+    name = "default_init_variance"
+    return _run(name, lambda: _check_formula(
+        name, default_init_variance, [(784,), (128,), (3,)],
+        lambda n: 1 / (3 * n),
+        [(lambda n: 1 / n, "1/fan_in is the *square of the bound*; a uniform U(-a, a) has variance a²/3."),
+         (lambda n: 2 / n, "2/fan_in is Kaiming's variance for ReLU, which PyTorch's default is not."),
+         (lambda n: 1 / math.sqrt(3 * n), "That is the standard deviation; the exercise asks for the variance.")],
+        "Hint: kaiming_uniform_(a=√5) uses gain √(2/(1+a²)) and bound gain·√(3/fan_in); then Var(U(-b, b)) = b²/3.",
+    ))
+
+
+def check_kaiming_std(kaiming_std: Callable[[int], float]) -> CheckResult:
+    """Exercise: the weight std that keeps the second moment constant through ReLU layers."""
+    name = "kaiming_std"
+    return _run(name, lambda: _check_formula(
+        name, kaiming_std, [(784,), (128,), (10,)],
+        lambda n: math.sqrt(2 / n),
+        [(lambda n: 2 / n, "That is the variance; take its square root for the std."),
+         (lambda n: math.sqrt(1 / n), "√(1/fan_in) suits a linear (or tanh-near-zero) layer; ReLU zeroes half the signal, so double the variance."),
+         (lambda n: math.sqrt(1 / (3 * n)), "That is PyTorch's default, which shrinks the signal √6-fold per ReLU layer.")],
+        "Hint: Var(z_next) = fan_in · Var(w) · E[relu(z)²] and E[relu(z)²] = Var(z)/2 for symmetric z. Solve Var(z_next) = Var(z).",
+    ))
+
+
+def check_xavier_uniform_bound(xavier_uniform_bound: Callable[[int, int], float]) -> CheckResult:
+    """Exercise: the bound a of Glorot/Xavier's uniform init U(-a, a)."""
+    name = "xavier_uniform_bound"
+    return _run(name, lambda: _check_formula(
+        name, xavier_uniform_bound, [(784, 128), (128, 128), (128, 10)],
+        lambda n_in, n_out: math.sqrt(6 / (n_in + n_out)),
+        [(lambda n_in, n_out: math.sqrt(2 / (n_in + n_out)), "That is the std of Xavier's *normal* init; a uniform U(-a, a) has std a/√3."),
+         (lambda n_in, n_out: 2 / (n_in + n_out), "That is the variance Xavier asks for; you need the bound a with a²/3 equal to it."),
+         (lambda n_in, n_out: math.sqrt(6 / n_in), "Xavier averages the forward and backward conditions: use fan_in + fan_out.")],
+        "Hint: Xavier wants Var(w) = 2/(fan_in + fan_out), and Var(U(-a, a)) = a²/3.",
+    ))

@@ -83,6 +83,7 @@ class LayerStats:
     units: int  # output values per example
     mean: float  # of the output, over examples and units
     std: float
+    example_std: float  # how much the output varies *between examples*: √(mean over units of Var)
     fraction_saturated: float | None = None  # activations: share of values with |f'(z)| < threshold
     fraction_dead: float | None = None  # activations: share of units flat on every example
     mean_derivative: float | None = None  # activations: mean f'(z)
@@ -100,6 +101,9 @@ class _Accumulator:
         self.saturated = 0
         self.derivative_total = 0.0
         self.ever_live: Tensor | None = None
+        self.unit_total: Tensor | None = None
+        self.unit_total_sq: Tensor | None = None
+        self.examples = 0
         self.grad: Tensor | None = None
 
     def add_output(self, output: Tensor) -> None:
@@ -109,6 +113,12 @@ class _Accumulator:
         self.total_sq += float((values * values).sum())
         if self.ever_live is None:
             self.ever_live = torch.zeros(values.shape[1], dtype=torch.bool, device=values.device)
+            self.unit_total = torch.zeros(values.shape[1], dtype=torch.float64, device=values.device)
+            self.unit_total_sq = torch.zeros_like(self.unit_total)
+        assert self.unit_total is not None and self.unit_total_sq is not None
+        self.unit_total += values.sum(dim=0)
+        self.unit_total_sq += (values * values).sum(dim=0)
+        self.examples += len(values)
 
     def add_derivative(self, derivative: Tensor, threshold: float) -> None:
         flat = derivative.flatten(1).abs() < threshold
@@ -120,7 +130,9 @@ class _Accumulator:
     def result(self) -> LayerStats:
         mean = self.total / self.count
         variance = max(self.total_sq / self.count - mean * mean, 0.0)
-        assert self.ever_live is not None
+        assert self.ever_live is not None and self.unit_total is not None and self.unit_total_sq is not None
+        unit_mean = self.unit_total / self.examples
+        unit_variance = (self.unit_total_sq / self.examples - unit_mean * unit_mean).clamp(min=0)
         stats = LayerStats(
             name=self.name,
             kind=self.kind,
@@ -128,6 +140,7 @@ class _Accumulator:
             units=int(self.ever_live.numel()),
             mean=mean,
             std=math.sqrt(variance),
+            example_std=math.sqrt(float(unit_variance.mean())),
         )
         if self.kind == "activation":
             stats = LayerStats(
@@ -261,13 +274,13 @@ def _add_weight_gradients(
 
 def stats_table(stats: Sequence[LayerStats], *, decimals: int = 4) -> str:
     """A plain-text table of `layer_stats` results, one row per layer ("-" where not applicable)."""
-    columns = ("name", "module", "units", "mean", "std", "saturated", "dead", "mean f'", "grad norm")
+    columns = ("name", "module", "units", "mean", "std", "example std", "saturated", "dead", "mean f'", "grad norm")
 
     def number(value: float | None) -> str:
         return "-" if value is None else f"{value:.{decimals}g}" if abs(value) >= 1e4 else f"{value:.{decimals}f}"
 
     rows = [
-        (s.name, s.module, str(s.units), number(s.mean), number(s.std), number(s.fraction_saturated),
+        (s.name, s.module, str(s.units), number(s.mean), number(s.std), number(s.example_std), number(s.fraction_saturated),
          number(s.fraction_dead), number(s.mean_derivative), number(s.grad_norm))
         for s in stats
     ]

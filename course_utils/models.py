@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
@@ -113,3 +114,60 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = ["ACTIVATIONS", "INITS", "count_parameters", "init_linear", "mlp"]
+
+
+def lsuv_(
+    model: nn.Module,
+    x: Tensor,
+    *,
+    target_std: float = 1.0,
+    tolerance: float = 0.02,
+    max_rounds: int = 10,
+    orthogonal: bool = True,
+    seed: int = 0,
+) -> list[float]:
+    """Layer-sequential unit-variance init (Mishkin & Matas, 2016), in place; returns the stds.
+
+    For every nn.Linear in forward order: optionally draw an orthogonal weight matrix, zero the
+    bias, then divide the weight by the std its output has on the batch `x`, until that std is
+    within `tolerance` of `target_std` (at most `max_rounds` passes). The data, not a formula,
+    sets each layer's scale, so it adapts to whatever inputs and activations the model has.
+    """
+    if not isinstance(x, Tensor) or not x.is_floating_point() or len(x) < 2:
+        raise TypeError("lsuv_ needs a float batch of at least 2 examples, preprocessed like the training data.")
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("lsuv_ found no nn.Linear layer to initialize.")
+    if not target_std > 0:
+        raise ValueError(f"target_std must be positive, not {target_std}.")
+    generator = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    x = x.to(device)
+    captured: dict[str, Tensor] = {}
+    stds: list[float] = []
+    with torch.no_grad():
+        for layer in linears:
+            if orthogonal:
+                weight = torch.empty_like(layer.weight, device="cpu")
+                nn.init.orthogonal_(weight, generator=generator)
+                layer.weight.copy_(weight)
+            if layer.bias is not None:
+                layer.bias.zero_()
+            handle = layer.register_forward_hook(lambda _m, _i, out: captured.__setitem__("out", out))
+            try:
+                for _ in range(max_rounds):
+                    model(x)
+                    std = captured["out"].std().item()
+                    if not math.isfinite(std) or std == 0:
+                        raise ValueError(
+                            f"A layer's output std on the batch is {std}: the signal died or overflowed "
+                            "before reaching it. Check the batch's preprocessing."
+                        )
+                    if abs(std - target_std) <= tolerance * target_std:
+                        break
+                    layer.weight.mul_(target_std / std)
+                model(x)
+                stds.append(captured["out"].std().item())
+            finally:
+                handle.remove()
+    return stds

@@ -41,6 +41,8 @@ def test_statistics_match_a_hand_computation(data: tuple[torch.Tensor, torch.Ten
     assert stats[0].mean == pytest.approx(float(z1.mean()), abs=1e-6)
     assert stats[0].std == pytest.approx(float(z1.std(correction=0)), rel=1e-5)
     assert stats[1].std == pytest.approx(float(h1.std(correction=0)), rel=1e-5)
+    per_unit_variance = h1.var(dim=0, correction=0)
+    assert stats[1].example_std == pytest.approx(float(per_unit_variance.mean().sqrt()), rel=1e-5)
     tanh_slope = 1 - h1**2
     assert stats[1].fraction_saturated == pytest.approx(float((tanh_slope < 0.01).double().mean()))
     assert stats[1].mean_derivative == pytest.approx(float(tanh_slope.mean()), rel=1e-5)
@@ -75,7 +77,7 @@ def test_chunks_preprocessing_and_mse_give_the_same_numbers() -> None:
     whole = layer_stats(model, scale(pixels), target)
     chunked = layer_stats(model, pixels, target, preprocess=scale, batch_size=7)
     for a, b in zip(whole, chunked):
-        for field in ("mean", "std", "fraction_saturated", "fraction_dead", "mean_derivative", "grad_norm"):
+        for field in ("mean", "std", "example_std", "fraction_saturated", "fraction_dead", "mean_derivative", "grad_norm"):
             va, vb = getattr(a, field), getattr(b, field)
             assert (va is None and vb is None) or va == pytest.approx(vb, rel=1e-4, abs=1e-9), field
     model.zero_grad()

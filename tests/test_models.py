@@ -93,3 +93,29 @@ def test_sizes_must_be_positive_integers(bad: object) -> None:
         mlp(4, [8, bad], 2)  # type: ignore[list-item]
     with pytest.raises(ValueError, match="in_features"):
         mlp(bad, 8, 2)  # type: ignore[arg-type]
+
+
+def test_lsuv_gives_every_linear_layer_unit_output_std_on_the_batch() -> None:
+    from course_utils.diagnostics import layer_stats
+    from course_utils.models import lsuv_
+
+    torch.manual_seed(0)
+    x = torch.rand(256, 784) * 255  # raw-pixel-sized inputs: LSUV does not care
+    for model in (mlp(784, [64] * 6, 10, activation="tanh"),
+                  nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))):
+        stds = lsuv_(model, x)
+        assert all(abs(s - 1) <= 0.02 for s in stds)
+        measured = [s.std for s in layer_stats(model, x) if s.kind == "linear"]
+        assert measured == pytest.approx(stds, rel=1e-3)
+        assert all(float(m.bias.detach().abs().max()) == 0 for m in model.modules() if isinstance(m, nn.Linear))
+
+
+def test_lsuv_rejects_what_it_cannot_use() -> None:
+    from course_utils.models import lsuv_
+
+    with pytest.raises(TypeError, match="float batch"):
+        lsuv_(mlp(4, 3, 2), torch.zeros(8, 4, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        lsuv_(nn.Sequential(nn.ReLU()), torch.zeros(8, 4))
+    with pytest.raises(ValueError, match="died or overflowed"):
+        lsuv_(mlp(4, 3, 2), torch.zeros(8, 4))
