@@ -366,3 +366,92 @@ def check_xavier_uniform_bound(xavier_uniform_bound: Callable[[int, int], float]
          (lambda n_in, n_out: math.sqrt(6 / n_in), "Xavier averages the forward and backward conditions: use fan_in + fan_out.")],
         "Hint: Xavier wants Var(w) = 2/(fan_in + fan_out), and Var(U(-a, a)) = a²/3.",
     ))
+
+
+# ----------------------------------------------------------------------------- notebook 05
+
+
+def check_batch_norm_forward(batch_norm_forward: Callable[[Tensor, Tensor, Tensor, float], Tensor]) -> CheckResult:
+    """Exercise: batch norm's training-mode output for x [N, C], γ, β and eps."""
+    name = "batch_norm_forward"
+
+    def attempt() -> CheckResult:
+        g = torch.Generator().manual_seed(8)
+        x = torch.randn(6, 4, generator=g, dtype=torch.float64) * 3 + 2
+        gamma = torch.rand(4, generator=g, dtype=torch.float64) + 0.5
+        beta = torch.randn(4, generator=g, dtype=torch.float64)
+        eps = 1e-2  # large, so that forgetting it shows
+        answer = batch_norm_forward(x.clone(), gamma, beta, eps)
+        wanted = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
+        if not isinstance(answer, Tensor) or answer.shape != x.shape:
+            return CheckResult(name, "wrong", "Return a tensor shaped like x: one normalized value per input value.")
+        if _close(answer, wanted, 1e-6):
+            return CheckResult(name, "correct", "")
+        mean = x.mean(dim=0)
+        if _close(answer, gamma * (x - mean) / torch.sqrt(x.var(dim=0, correction=1) + eps) + beta, 1e-6):
+            return CheckResult(name, "wrong", "Normalize with the biased batch variance (divide by N); N - 1 is only for the running estimate.")
+        if _close(answer, gamma * (x - mean) / x.std(dim=0, correction=0) + beta, 1e-6):
+            return CheckResult(name, "wrong", "Add eps to the variance before the square root.")
+        if _close(answer, gamma * (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, correction=0, keepdim=True) + eps) + beta, 1e-6):
+            return CheckResult(name, "wrong", "That normalizes each example over its features (layer norm). Batch norm averages over the batch: dim=0.")
+        return CheckResult(name, "wrong", "Hint: mean and biased variance over dim=0, x̂ = (x - mean)/√(var + eps), then γ·x̂ + β.")
+
+    return _run(name, attempt)
+
+
+def check_running_variance_update(update_running_var: Callable[[Tensor, Tensor, float], Tensor]) -> CheckResult:
+    """Exercise: PyTorch's update of running_var from one training batch."""
+    name = "update_running_var"
+
+    def attempt() -> CheckResult:
+        g = torch.Generator().manual_seed(9)
+        running = torch.rand(3, generator=g, dtype=torch.float64) + 0.5
+        batch = torch.randn(5, 3, generator=g, dtype=torch.float64) * 2
+        answer = update_running_var(running.clone(), batch, 0.1)
+        layer = torch.nn.BatchNorm1d(3, momentum=0.1).double()
+        with torch.no_grad():
+            layer.running_var.copy_(running)
+        layer(batch)
+        wanted = layer.running_var
+        if not isinstance(answer, Tensor) or answer.shape != (3,):
+            return CheckResult(name, "wrong", "Return the new running variance: one value per feature.")
+        if _close(answer, wanted, 1e-8):
+            return CheckResult(name, "correct", "")
+        if _close(answer, 0.9 * running + 0.1 * batch.var(dim=0, correction=0), 1e-8):
+            return CheckResult(name, "wrong", "PyTorch stores the *unbiased* batch variance (divide by N - 1) in running_var.")
+        if _close(answer, 0.1 * running + 0.9 * batch.var(dim=0, correction=1), 1e-8):
+            return CheckResult(name, "wrong", "Momentum weights the *new* batch in PyTorch: (1 - momentum)·running + momentum·batch (Keras uses the opposite convention).")
+        return CheckResult(name, "wrong", "Hint: new = (1 - momentum) · running_var + momentum · (unbiased variance of the batch, per feature).")
+
+    return _run(name, attempt)
+
+
+def check_fold_batch_norm(fold_batch_norm: Callable[[torch.nn.Linear, torch.nn.BatchNorm1d], torch.nn.Linear]) -> CheckResult:
+    """Exercise: merge Linear → BatchNorm1d (eval mode) into one Linear layer."""
+    name = "fold_batch_norm"
+
+    def attempt() -> CheckResult:
+        torch.manual_seed(10)
+        linear, norm = torch.nn.Linear(6, 4).double(), torch.nn.BatchNorm1d(4).double()
+        with torch.no_grad():
+            norm.running_mean.uniform_(-1, 1)
+            norm.running_var.uniform_(0.5, 2)
+            norm.weight.uniform_(0.5, 1.5)
+            norm.bias.uniform_(-1, 1)
+        norm.eval()
+        x = torch.randn(10, 6, dtype=torch.float64)
+        with torch.no_grad():
+            wanted = norm(linear(x))
+            folded = fold_batch_norm(linear, norm)
+            if not isinstance(folded, torch.nn.Linear):
+                return CheckResult(name, "wrong", "Return a new nn.Linear with the folded weight and bias.")
+            answer = folded.double()(x)
+        if _close(answer, wanted, 1e-6):
+            return CheckResult(name, "correct", "")
+        return CheckResult(
+            name, "wrong",
+            "Hint: in eval mode BN computes γ·(z - running_mean)/√(running_var + eps) + β with z = Wx + b. "
+            "Scale each row of W by s = γ/√(running_var + eps); the bias becomes s·(b - running_mean) + β.",
+        )
+
+    return _run(name, attempt)

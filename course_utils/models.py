@@ -76,8 +76,12 @@ def mlp(
     batch_norm: bool = False,
     *,
     init_std: float | None = None,
+    input_batch_norm: bool = False,
 ) -> nn.Sequential:
-    """Flatten → [Linear → (BatchNorm1d) → activation] per hidden width → Linear.
+    """Flatten → (BatchNorm1d) → [Linear → (BatchNorm1d) → activation] per hidden width → Linear.
+
+    `batch_norm` puts a BatchNorm1d after every hidden Linear; `input_batch_norm` puts one on the
+    inputs themselves, in front of the first Linear, where it learns the input normalization.
 
     `hidden` is one width or a list of widths (one per hidden layer; [] gives a linear model).
     The leading Flatten lets the model take images [N, 28, 28] or flat vectors [N, 784] alike.
@@ -93,6 +97,8 @@ def mlp(
             raise ValueError(f"{name} must be a positive integer, not {value!r}.")
 
     layers: list[nn.Module] = [nn.Flatten()]
+    if input_batch_norm:
+        layers.append(nn.BatchNorm1d(in_features))
     previous = in_features
     for width in widths:
         linear = nn.Linear(previous, width)

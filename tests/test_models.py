@@ -119,3 +119,12 @@ def test_lsuv_rejects_what_it_cannot_use() -> None:
         lsuv_(nn.Sequential(nn.ReLU()), torch.zeros(8, 4))
     with pytest.raises(ValueError, match="died or overflowed"):
         lsuv_(mlp(4, 3, 2), torch.zeros(8, 4))
+
+
+def test_input_batch_norm_sits_in_front_of_the_first_linear_layer() -> None:
+    model = mlp(784, [32, 16], 10, input_batch_norm=True, batch_norm=True)
+    kinds = [type(m).__name__ for m in model]
+    assert kinds == ["Flatten", "BatchNorm1d", "Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert model[1].num_features == 784
+    out = model(torch.rand(8, 28, 28) * 255)
+    assert out.shape == (8, 10)
