@@ -11,6 +11,11 @@ import torch
 
 matplotlib.use("Agg")  # tests draw figures without a screen
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked after_notebooks check what the notebooks wrote: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_notebooks") is not None)
+
 FAKE_COUNTS = {"train": 60_000, "t10k": 10_000}
 
 

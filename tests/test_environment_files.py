@@ -30,9 +30,10 @@ def conda_pins(path: Path) -> dict[str, str]:
 
 
 def test_every_requirement_is_pinned_exactly() -> None:
-    for line in (TOP / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        assert not line or "==" in line, f"requirements.txt: {line!r} is not pinned with =="
+    for name in ("requirements.txt", "requirements-test.txt"):
+        for line in (TOP / name).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            assert not line or "==" in line, f"{name}: {line!r} is not pinned with =="
 
 
 def test_binder_uses_the_same_pins_with_cpu_wheels() -> None:
@@ -42,10 +43,3 @@ def test_binder_uses_the_same_pins_with_cpu_wheels() -> None:
 
 def test_conda_environment_uses_the_same_pins() -> None:
     assert conda_pins(TOP / "environment.yml") == pip_pins(TOP / "requirements.txt")
-
-
-def test_binder_post_build_installs_the_package_and_the_data() -> None:
-    post_build = TOP / "binder" / "postBuild"
-    text = post_build.read_text()
-    assert post_build.stat().st_mode & 0o111, "postBuild must be executable"
-    assert "set -e" in text and "pip install" in text and "course_utils.data" in text

@@ -66,3 +66,11 @@ def test_descent_paths_are_drawn_on_the_contours_and_cut_at_the_frame() -> None:
     with pytest.raises(ValueError, match="2-D"):
         plot_descent_paths(ax, np.eye(3), [0.0, 0.0, 0.0], {})
     plt.close(fig)
+
+
+def test_value_histogram_of_bytes_counts_each_value_exactly() -> None:
+    values = torch.tensor([0, 0, 7, 255, 255, 255], dtype=torch.uint8)
+    fig = value_histogram(values)
+    values_drawn, edges = fig.axes[0].patches[0].get_data()[:2]
+    assert values_drawn[0] == 2 and values_drawn[7] == 1 and values_drawn[255] == 3 and values_drawn.sum() == 6
+    assert edges[0] == -0.5 and edges[-1] == 255.5

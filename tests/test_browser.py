@@ -1,0 +1,185 @@
+"""Every notebook, run in a real JupyterLab in a real (headless) Chromium, as a learner would.
+
+nbval proves the kernels run; this proves what a learner sees: no error output, every widget
+rendered, at least one figure per notebook, and in each interactive notebook one slider that,
+moved with the keyboard, changes the figure it drives.
+
+It drives Debian's `chromium` (or $COURSE_CHROMIUM) through Playwright and never downloads a
+browser. JupyterLab serves a temporary copy of notebooks/, so nothing is saved into the repo.
+Screenshots go to artifacts/browser/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TOP = Path(__file__).parent.parent
+NOTEBOOKS = sorted((TOP / "notebooks").glob("*.ipynb"))
+SCREENSHOTS = TOP / "artifacts" / "browser"
+CELL_BUDGET_SECONDS = 300  # whole-notebook time limit in the browser (the course budget is 60 s)
+
+
+def chromium_path() -> str:
+    for candidate in (os.environ.get("COURSE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).exists():
+            return candidate
+    pytest.fail(
+        "The browser test needs Chromium: `sudo apt install chromium` (Debian/Ubuntu), or set "
+        "COURSE_CHROMIUM=/path/to/chrome. It never downloads a browser itself."
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_settings(settings_dir: Path) -> None:
+    """No news or update toasts over the page, and no autosave."""
+    overrides = {
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
+    }
+    for relative, values in overrides.items():
+        path = settings_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
+
+@pytest.fixture(scope="module")
+def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("lab")
+    for notebook in NOTEBOOKS:
+        shutil.copy(notebook, root / notebook.name)
+    settings = root / ".settings"
+    write_settings(settings)
+    port = free_port()
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+               COURSE_PROGRESS="0")
+    command = [
+        sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
+        "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True",
+    ]
+    if os.geteuid() == 0:
+        command.append("--allow-root")  # JupyterLab refuses to start as root without it
+    log = open(root / "server.log", "w")  # noqa: SIM115 - closed below
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2)
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:])
+                time.sleep(0.5)
+        yield url
+    finally:
+        # Stop the server (and the kernels it started) by its process id.
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(), headless=True,
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--disable-gpu"],
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+KERNEL_IDLE = "#jp-main-statusbar >> text=/Python 3 \\(ipykernel\\) \\| Idle/"
+
+NOTEBOOK_STATE = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    const cells = panel.content.model.cells;
+    const state = {code: 0, executed: 0, errors: [], running: 0};
+    for (let i = 0; i < cells.length; i++) {
+        const cell = cells.get(i);
+        if (cell.type !== 'code') continue;
+        state.code += 1;
+        if (cell.executionCount) state.executed += 1;
+        const outputs = cell.outputs;
+        for (let j = 0; j < outputs.length; j++) {
+            const output = outputs.get(j).toJSON();
+            if (output.output_type === 'error') state.errors.push(`cell ${i}: ${output.ename}: ${output.evalue}`);
+        }
+    }
+    state.running = document.querySelectorAll('.jp-InputArea-prompt').length === 0 ? 0 :
+        Array.from(document.querySelectorAll('.jp-InputArea-prompt')).filter(p => p.textContent.includes('*')).length;
+    return state;
+}"""
+
+
+@pytest.mark.parametrize("notebook", [n.name for n in NOTEBOOKS])
+def test_notebook_runs_in_jupyterlab(jupyterlab: str, browser: object, notebook: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})  # type: ignore[attr-defined]
+    try:
+        page.goto(f"{jupyterlab}/lab/tree/{notebook}?reset", wait_until="domcontentloaded")
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_selector(KERNEL_IDLE, timeout=120_000)  # the status bar, not the toolbar circle
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        deadline = time.monotonic() + CELL_BUDGET_SECONDS
+        while True:
+            state = page.evaluate(NOTEBOOK_STATE)
+            if state["errors"]:
+                break
+            if state["executed"] == state["code"] and state["running"] == 0 and page.is_visible(KERNEL_IDLE):
+                break
+            assert time.monotonic() < deadline, f"{notebook}: not finished after {CELL_BUDGET_SECONDS} s: {state}"
+            time.sleep(1)
+        page.wait_for_timeout(1500)  # let the last outputs and widget views render
+        page.screenshot(path=str(SCREENSHOTS / f"{Path(notebook).stem}.png"), full_page=True)
+        assert not state["errors"], f"{notebook}: error output: {state['errors']}"
+        assert page.locator("text=Error displaying widget").count() == 0, f"{notebook}: a widget failed to render"
+        figures = page.locator(".jp-OutputArea-output img").count()
+        assert figures >= 1, f"{notebook}: no figure rendered"
+
+        sliders = page.locator(".jp-OutputArea-output .widget-slider")
+        if sliders.count():
+            image = page.locator(".jp-OutputArea-output .widget-image").first
+            image.scroll_into_view_if_needed()
+            before = image.get_attribute("src")
+            handle = sliders.first.locator(".noUi-handle")
+            at_end = handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax")
+            handle.focus()
+            handle.press("ArrowLeft" if at_end else "ArrowRight")
+            page.wait_for_function(
+                "([selector, before]) => document.querySelector(selector).getAttribute('src') !== before",
+                arg=[".jp-OutputArea-output .widget-image", before], timeout=20_000,
+            )
+            page.screenshot(path=str(SCREENSHOTS / f"{Path(notebook).stem}-slider-moved.png"), full_page=False)
+    finally:
+        page.close()
