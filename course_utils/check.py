@@ -53,6 +53,27 @@ def _close(a: Any, b: Tensor, tol: float = 1e-4) -> bool:
     return isinstance(a, Tensor) and a.shape == b.shape and torch.allclose(a.double(), b.double(), rtol=tol, atol=tol)
 
 
+def _check_formula(
+    name: str,
+    answer_for: Callable[..., float],
+    cases: list[tuple[float, ...]],
+    wanted: Callable[..., float],
+    wrong_guesses: list[tuple[Callable[..., float], str]],
+    hint: str,
+) -> CheckResult:
+    answers = [float(answer_for(*case)) for case in cases]
+
+    def matches(rule: Callable[..., float]) -> bool:
+        return all(math.isclose(a, rule(*case), rel_tol=1e-6) for a, case in zip(answers, cases))
+
+    if matches(wanted):
+        return CheckResult(name, "correct", "")
+    for guess, message in wrong_guesses:
+        if matches(guess):
+            return CheckResult(name, "wrong", message)
+    return CheckResult(name, "wrong", hint)
+
+
 # ----------------------------------------------------------------------------- notebook 01
 
 
@@ -225,57 +246,36 @@ def check_preactivation_std(predicted_preactivation_std: Callable[[Tensor], floa
 def check_largest_stable_lr(largest_stable_lr: Callable[[Tensor], float]) -> CheckResult:
     """Exercise: the largest learning rate for which gradient descent converges on a quadratic with Hessian H."""
     name = "largest_stable_lr"
+    g = torch.Generator().manual_seed(6)
+    cases: list[tuple[Tensor, ...]] = []
+    for size in (2, 3, 5):
+        a = torch.randn(size, size, generator=g, dtype=torch.float64)
+        cases.append((a @ a.T + 0.1 * torch.eye(size, dtype=torch.float64),))
+    cases.append((torch.tensor([[4.0, 1.9], [1.9, 1.0]], dtype=torch.float64),))  # the diagonal misleads here
 
-    def attempt() -> CheckResult:
-        g = torch.Generator().manual_seed(6)
-        cases = []
-        for size in (2, 3, 5):
-            a = torch.randn(size, size, generator=g, dtype=torch.float64)
-            cases.append(a @ a.T + 0.1 * torch.eye(size, dtype=torch.float64))
-        cases.append(torch.tensor([[4.0, 1.9], [1.9, 1.0]], dtype=torch.float64))  # diagonal misleads
-        answers = [float(largest_stable_lr(h.clone())) for h in cases]
-        eigenvalues = [torch.linalg.eigvalsh(h) for h in cases]
+    def top(h: Tensor) -> float:
+        return torch.linalg.eigvalsh(h).max().item()
 
-        def matches(rule: Callable[[Tensor, Tensor], float]) -> bool:
-            return all(math.isclose(a, rule(h, ev), rel_tol=1e-6) for a, h, ev in zip(answers, cases, eigenvalues))
-
-        if matches(lambda h, ev: 2 / ev.max().item()):
-            return CheckResult(name, "correct", "")
-        if matches(lambda h, ev: 1 / ev.max().item()):
-            return CheckResult(name, "wrong", "1/λmax is the step that is best for the steepest direction; the limit is twice that.")
-        if matches(lambda h, ev: 2 / ev.min().item()):
-            return CheckResult(name, "wrong", "The steepest direction (largest eigenvalue) diverges first, not the flattest.")
-        if matches(lambda h, ev: 2 / h.diagonal().max().item()):
-            return CheckResult(name, "wrong", "Use the eigenvalues of H (torch.linalg.eigvalsh), not its diagonal entries.")
-        return CheckResult(
-            name, "wrong",
-            "Hint: along an eigenvector with eigenvalue λ one step multiplies the error by (1 - lr·λ). "
-            "When does |1 - lr·λ| < 1 hold for every λ?",
-        )
-
-    return _run(name, attempt)
+    return _run(name, lambda: _check_formula(
+        name, lambda h: largest_stable_lr(h.clone()), cases, lambda h: 2 / top(h),
+        [(lambda h: 1 / top(h), "1/λmax is the step that is best for the steepest direction; the limit is twice that."),
+         (lambda h: 2 / torch.linalg.eigvalsh(h).min().item(), "The steepest direction (largest eigenvalue) diverges first, not the flattest."),
+         (lambda h: 2 / h.diagonal().max().item(), "Use the eigenvalues of H (torch.linalg.eigvalsh), not its diagonal entries.")],
+        "Hint: along an eigenvector with eigenvalue λ one step multiplies the error by (1 - lr·λ). "
+        "When does |1 - lr·λ| < 1 hold for every λ?",
+    ))
 
 
 def check_standardized_condition_number(standardized_condition_number: Callable[[float], float]) -> CheckResult:
     """Exercise: κ of the MSE Hessian for two standardized features with correlation rho (and a bias)."""
     name = "standardized_condition_number"
-
-    def attempt() -> CheckResult:
-        rhos = (0.0, 0.5, 0.9, -0.9, 0.99)
-        answers = [float(standardized_condition_number(r)) for r in rhos]
-        wanted = [(1 + abs(r)) / (1 - abs(r)) for r in rhos]
-        if all(math.isclose(a, w, rel_tol=1e-6) for a, w in zip(answers, wanted)):
-            return CheckResult(name, "correct", "")
-        positive = [(a, w) for a, w, r in zip(answers, wanted, rhos) if r >= 0]
-        if all(math.isclose(a, w, rel_tol=1e-6) for a, w in positive):
-            return CheckResult(name, "wrong", "Right for ρ ≥ 0. A negative correlation makes a ravine too: use |ρ|.")
-        return CheckResult(
-            name, "wrong",
-            "Hint: the weights' block of the Hessian is 2·[[1, ρ], [ρ, 1]], with eigenvalues 2(1 ± ρ); "
-            "the bias adds an eigenvalue 2, which lies between them.",
-        )
-
-    return _run(name, attempt)
+    return _run(name, lambda: _check_formula(
+        name, standardized_condition_number, [(0.0,), (0.5,), (0.9,), (-0.9,), (0.99,)],
+        lambda r: (1 + abs(r)) / (1 - abs(r)),
+        [(lambda r: (1 + r) / (1 - r), "Right for ρ ≥ 0. A negative correlation makes a ravine too: use |ρ|.")],
+        "Hint: the weights' block of the Hessian is 2·[[1, ρ], [ρ, 1]], with eigenvalues 2(1 ± ρ); "
+        "the bias adds an eigenvalue 2, which lies between them.",
+    ))
 
 
 def check_mse_hessian(mse_hessian_with_bias: Callable[[Tensor], Tensor]) -> CheckResult:
@@ -306,27 +306,6 @@ def check_mse_hessian(mse_hessian_with_bias: Callable[[Tensor], Tensor]) -> Chec
 
 
 # ----------------------------------------------------------------------------- notebook 04
-
-
-def _check_formula(
-    name: str,
-    answer_for: Callable[..., float],
-    cases: list[tuple[float, ...]],
-    wanted: Callable[..., float],
-    wrong_guesses: list[tuple[Callable[..., float], str]],
-    hint: str,
-) -> CheckResult:
-    answers = [float(answer_for(*case)) for case in cases]
-
-    def matches(rule: Callable[..., float]) -> bool:
-        return all(math.isclose(a, rule(*case), rel_tol=1e-6) for a, case in zip(answers, cases))
-
-    if matches(wanted):
-        return CheckResult(name, "correct", "")
-    for guess, message in wrong_guesses:
-        if matches(guess):
-            return CheckResult(name, "wrong", message)
-    return CheckResult(name, "wrong", hint)
 
 
 def check_default_init_variance(default_init_variance: Callable[[int], float]) -> CheckResult:

@@ -90,3 +90,26 @@ def test_notebook_solution_passes_its_check(where: str, code: str) -> None:
     check_name, function_name = re.search(r"(check_\w+)\((\w+)\)", code).groups()  # type: ignore[union-attr]
     result = getattr(check, check_name)(namespace[function_name])
     assert result.passed, str(result)
+
+
+def test_notebook_03_to_05_checks_name_the_usual_mistakes() -> None:
+    half = check.check_largest_stable_lr(lambda h: 1 / torch.linalg.eigvalsh(h).max().item())
+    assert half.status == "wrong" and "twice" in half.message
+    diagonal = check.check_largest_stable_lr(lambda h: 2 / h.diagonal().max().item())
+    assert diagonal.status == "wrong" and "eigenvalues" in diagonal.message
+    signed = check.check_standardized_condition_number(lambda r: (1 + r) / (1 - r))
+    assert signed.status == "wrong" and "|ρ|" in signed.message
+    halved = check.check_mse_hessian(lambda x: torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1).T
+                                     @ torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) / len(x))
+    assert halved.status == "wrong" and "factor 2" in halved.message
+    default_bound = check.check_default_init_variance(lambda n: 1 / n)
+    assert default_bound.status == "wrong" and "a²/3" in default_bound.message
+    variance = check.check_kaiming_std(lambda n: 2 / n)
+    assert variance.status == "wrong" and "square root" in variance.message
+    unbiased = check.check_batch_norm_forward(
+        lambda x, g, b, e: g * (x - x.mean(0)) / torch.sqrt(x.var(0, correction=1) + e) + b)
+    assert unbiased.status == "wrong" and "biased" in unbiased.message
+    keras = check.check_running_variance_update(lambda r, x, m: m * r + (1 - m) * x.var(0, correction=1))
+    assert keras.status == "wrong" and "Keras" in keras.message
+    identity = check.check_fold_batch_norm(lambda linear, norm: linear)
+    assert identity.status == "wrong" and "running_var" in identity.message
