@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from course_utils.runtime import make_generator
+
 LossFunction = Callable[[], Tensor]
 
 HESSIAN_MAX_PARAMETERS = 4000  # a dense Hessian of this size is 4000² float64 = 128 MB
@@ -113,7 +115,7 @@ def top_eigenvalues(
     hvp = HessianVectorProduct(loss_fn, params)
     if k > hvp.size:
         raise ValueError(f"k = {k} is more than the {hvp.size} parameters.")
-    generator = torch.Generator().manual_seed(seed)
+    generator = make_generator(seed)
     dtype = hvp._gradient.dtype
     basis, _ = torch.linalg.qr(torch.randn(hvp.size, k, generator=generator, dtype=torch.float64))
     basis = basis.to(dtype)

@@ -19,6 +19,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from course_utils.runtime import make_generator
+
 FASHION_MNIST_CLASSES: tuple[str, ...] = (
     "T-shirt/top",
     "Trouser",
@@ -287,7 +289,7 @@ def iterate_minibatches(
     """`(x_batch, y_batch)` pairs indexed out of in-memory tensors; same seed, same order."""
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}.")
-    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    generator = make_generator(seed) if seed is not None else None
     for index in minibatch_indices(len(x), batch_size, generator=generator, shuffle=shuffle):
         yield x[index], y[index]
 

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from course_utils.runtime import make_generator
+
 ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": nn.LeakyReLU,  # negative slope 0.01, PyTorch's default
@@ -146,7 +148,7 @@ def lsuv_(
         raise ValueError("lsuv_ found no nn.Linear layer to initialize.")
     if not target_std > 0:
         raise ValueError(f"target_std must be positive, not {target_std}.")
-    generator = torch.Generator().manual_seed(seed)
+    generator = make_generator(seed)
     device = next(model.parameters()).device
     x = x.to(device)
     captured: dict[str, Tensor] = {}

@@ -9,15 +9,59 @@ import numpy as np
 import torch
 
 DEVICE_ENV_VAR = "COURSE_DEVICE"
+SEED_OFFSET_ENV_VAR = "COURSE_SEED_OFFSET"
+# Offset k moves every seed by k * SEED_OFFSET_STRIDE, so "seeds 0-4" under offset 1 share no seed
+# with offset 0: another set of seeds is one environment variable away.
+SEED_OFFSET_STRIDE = 1000
+
+
+def seed_offset() -> int:
+    """`$COURSE_SEED_OFFSET` (default 0): which set of seeds the course runs with."""
+    raw = os.environ.get(SEED_OFFSET_ENV_VAR, "").strip()
+    if not raw:
+        return 0
+    try:
+        offset = int(raw)
+    except ValueError:
+        offset = -1
+    if offset < 0:
+        raise ValueError(
+            f"{SEED_OFFSET_ENV_VAR}={raw!r} is not a non-negative integer; unset it or use e.g. 1 or 2."
+        )
+    return offset
+
+
+def _check_seed(seed: object) -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, not {seed!r}.")
+    return seed
+
+
+def course_seed(seed: int) -> int:
+    """The seed actually used for the nominal `seed`: shifted by `$COURSE_SEED_OFFSET`.
+
+    Every seeded thing in `course_utils` goes through this once, so a notebook's claims can be
+    re-checked on fresh seeds without editing it. Data splits are not shifted: they define the data.
+    """
+    return _check_seed(seed) + SEED_OFFSET_STRIDE * seed_offset()
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) random generators."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, not {seed!r}.")
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+    """Seed Python's, NumPy's and PyTorch's (CPU and CUDA) generators with `course_seed(seed)`."""
+    actual = course_seed(seed)
+    random.seed(actual)
+    np.random.seed(actual % 2**32)
+    torch.manual_seed(actual)  # also seeds every CUDA device
+
+
+def make_generator(seed: int) -> torch.Generator:
+    """A CPU `torch.Generator` seeded with `course_seed(seed)` (for batch orders, sampled indices)."""
+    return torch.Generator().manual_seed(course_seed(seed))
+
+
+def numpy_generator(seed: int) -> np.random.Generator:
+    """A NumPy generator seeded with `course_seed(seed)`."""
+    return np.random.default_rng(course_seed(seed))
 
 
 def default_device() -> torch.device:

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from course_utils.data import minibatch_indices
-from course_utils.runtime import default_device, progress_enabled, seed_everything
+from course_utils.runtime import default_device, make_generator, progress_enabled, seed_everything
 
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("cross_entropy", "mse")
@@ -171,7 +171,7 @@ def fit(
         if optimizer == "sgd"
         else torch.optim.Adam(params, lr=lr)
     )
-    shuffler = torch.Generator().manual_seed(seed)
+    shuffler = make_generator(seed)
     history = History()
 
     bar = None

@@ -35,7 +35,7 @@ def test_fit_learns_and_records_what_it_measured() -> None:
     assert history.steps == 5 * math.ceil(600 / 32) == len(history.step_loss)
     assert len(history.epoch_train_loss) == len(history.epoch_val_accuracy) == 5
     assert history.epoch_train_loss[-1] < history.epoch_train_loss[0] / 3
-    assert history.wall_time > 0 and 0 < history.time_per_step < 0.1
+    assert history.wall_time > 0 and history.time_per_step > 0  # no upper bound: a busy machine is slow
     assert not history.diverged and history.diverged_at_step is None
     assert "val accuracy" in history.summary()
 
@@ -160,6 +160,42 @@ def test_seed_everything_rejects_nonsense() -> None:
         seed_everything(-1)
     with pytest.raises(ValueError, match="non-negative integer"):
         seed_everything(1.5)  # type: ignore[arg-type]
+
+
+def test_the_seed_offset_shifts_every_seed_once_and_refuses_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
+    from course_utils.models import lsuv_
+    from course_utils.runtime import SEED_OFFSET_STRIDE, course_seed, make_generator, numpy_generator
+
+    monkeypatch.delenv("COURSE_SEED_OFFSET", raising=False)
+    _, plain = train_blobs(seed=3, epochs=1)
+    first_draw = torch.randn(3, generator=make_generator(3))
+    numpy_draw = numpy_generator(3).random()
+    assert course_seed(3) == 3
+    monkeypatch.setenv("COURSE_SEED_OFFSET", "2")
+    assert course_seed(3) == 3 + 2 * SEED_OFFSET_STRIDE
+    _, shifted = train_blobs(seed=3, epochs=1)
+    assert shifted.step_loss != plain.step_loss               # another init and another batch order
+    assert not torch.equal(torch.randn(3, generator=make_generator(3)), first_draw)
+    assert numpy_generator(3).random() != numpy_draw
+    # The offset is applied once: seeding by hand with the shifted seed reproduces fit's run.
+    monkeypatch.delenv("COURSE_SEED_OFFSET")
+    x, y = blobs()
+    seed_everything(3 + 2 * SEED_OFFSET_STRIDE)
+    by_hand = fit(mlp(5, 16, 3), x, y, lr=0.1, epochs=1, batch_size=32, seed=3 + 2 * SEED_OFFSET_STRIDE,
+                  x_val=x, y_val=y, progress=False)
+    assert by_hand.step_loss == shifted.step_loss
+    # lsuv_'s orthogonal draws follow the offset too.
+    stds = []
+    for offset in ("0", "1"):
+        monkeypatch.setenv("COURSE_SEED_OFFSET", offset)
+        model = mlp(5, 16, 3)
+        lsuv_(model, x[:64])
+        stds.append(model[1].weight.detach().clone())
+    assert not torch.equal(stds[0], stds[1])
+    for bad in ("-1", "two", "1.5"):
+        monkeypatch.setenv("COURSE_SEED_OFFSET", bad)
+        with pytest.raises(ValueError, match="COURSE_SEED_OFFSET"):
+            seed_everything(0)
 
 
 def test_learning_rate_sweep_finds_the_best_rate_and_its_range() -> None:
