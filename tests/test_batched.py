@@ -263,3 +263,9 @@ def test_bad_arguments_get_clear_errors() -> None:
     with pytest.raises(ValueError, match="in_features/out_features"):  # fit's own message
         call(xx=torch.zeros(64, 7))
     assert len(call(seeds=[3, 3])) == 2  # duplicates are allowed
+
+
+def test_batch_norm_refuses_a_batch_of_one_as_pytorch_does() -> None:
+    x, y = data(33)   # batch 32: the last batch holds one row
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        fit_seeds(batch_norm_mlp, x, y, seeds=SEEDS, lr=0.1, epochs=1, batch_size=32, batched=True, progress=False)
