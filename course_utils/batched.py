@@ -34,7 +34,8 @@ Params = dict[str, Tensor]  # parameter name -> the members' values stacked: [S,
 # (stacked params, inputs, shared) -> outputs [S, B, ...]; inputs are [S, B, ...], or [B, ...]
 # shared by all members when `shared` (full-batch training, validation).
 Forward = Callable[[Params, Tensor, bool], Tensor]
-_EVAL_ROWS = 4096  # rows per validation chunk, like `evaluate`: bounds the memory of a pass
+_EVAL_ROWS = 4096  # rows per validation chunk for one member, like `evaluate`; fewer for many members
+_EVAL_MEMBER_ROWS = 16_384  # rows × members per chunk: bounds the memory of a pass of a large sweep
 _ELEMENTWISE = (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.Identity)
 # The running statistics of each member's BatchNorm1d layers, stacked [S, C] (in the fast forward).
 Buffers = dict[str, Tensor]
@@ -156,7 +157,8 @@ def _validate(forward: Forward, params: Params, x: Tensor, y: Tensor, loss: str,
     """Per member: mean loss (as `mean_loss`) and accuracy (as `evaluate`; cross-entropy only)."""
     members = len(next(iter(params.values())))
     totals, correct = [0.0] * members, [0] * members
-    for xb, yb in zip(torch.split(x, _EVAL_ROWS), torch.split(y, _EVAL_ROWS)):
+    rows = max(256, min(_EVAL_ROWS, _EVAL_MEMBER_ROWS // members))
+    for xb, yb in zip(torch.split(x, rows), torch.split(y, rows)):
         xb, yb = xb.to(device), yb.to(device)
         out = forward(params, xb, True)
         losses = _member_losses(out, yb.expand(members, *yb.shape), loss).tolist()
