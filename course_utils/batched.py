@@ -28,7 +28,17 @@ from torch.func import functional_call, vmap
 
 from course_utils.data import minibatch_indices
 from course_utils.runtime import course_seed, default_device, make_generator, progress_enabled, seed_everything
-from course_utils.train import OPTIMIZERS, History, SweepPoint, _check_xy, _loss_function, _model_output, fit
+from course_utils.train import (
+    CLASSIFICATION_LOSSES,
+    OPTIMIZERS,
+    History,
+    SweepPoint,
+    _check_xy,
+    _loss_function,
+    _model_output,
+    clipped_probability_loss,
+    fit,
+)
 
 Params = dict[str, Tensor]  # parameter name -> the members' values stacked: [S, *shape]
 # (stacked params, inputs, shared) -> outputs [S, B, ...]; inputs are [S, B, ...], or [B, ...]
@@ -144,6 +154,8 @@ def _member_losses(out: Tensor, target: Tensor, loss: str) -> Tensor:
     """Each member's mean loss over its batch, [S]: the reduction of `fit`'s criterion, per member."""
     if loss == "cross_entropy":
         per_item = F.cross_entropy(out.movedim(2, 1), target, reduction="none")  # classes on dim 1
+    elif loss == "clipped_probabilities":
+        per_item = clipped_probability_loss(out, target, reduction="none")
     else:
         if out.numel() == target.numel():  # as in `_model_output`: outputs [B, 1] against targets [B]
             out = out.reshape(target.shape)
@@ -163,10 +175,10 @@ def _validate(forward: Forward, params: Params, x: Tensor, y: Tensor, loss: str,
         out = forward(params, xb, True)
         losses = _member_losses(out, yb.expand(members, *yb.shape), loss).tolist()
         totals = [total + value * len(yb) for total, value in zip(totals, losses)]
-        if loss == "cross_entropy":
+        if loss in CLASSIFICATION_LOSSES:
             hits = (out.argmax(dim=2) == yb).sum(dim=1).tolist()
             correct = [c + h for c, h in zip(correct, hits)]
-    accuracies = [c / len(y) for c in correct] if loss == "cross_entropy" else []
+    accuracies = [c / len(y) for c in correct] if loss in CLASSIFICATION_LOSSES else []
     return [total / len(y) for total in totals], accuracies
 
 
@@ -232,7 +244,7 @@ def fit_seeds(
     momentum: float = 0.0,
     x_val: Tensor | None = None,
     y_val: Tensor | None = None,
-    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    loss: Literal["cross_entropy", "mse", "clipped_probabilities"] = "cross_entropy",
     device: torch.device | str | None = None,
     progress: bool | None = None,
     batched: bool | None = None,
@@ -268,7 +280,7 @@ def train_seeds(
     momentum: float = 0.0,
     x_val: Tensor | None = None,
     y_val: Tensor | None = None,
-    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    loss: Literal["cross_entropy", "mse", "clipped_probabilities"] = "cross_entropy",
     device: torch.device | str | None = None,
     progress: bool | None = None,
     batched: bool | None = None,

@@ -26,6 +26,7 @@ INITS: tuple[str, ...] = (
     "kaiming_uniform",
     "kaiming_normal",
     "normal",  # N(0, init_std**2)
+    "keras",  # Keras Dense's defaults: glorot_uniform weights (= xavier_uniform, gain 1), zero biases
 )
 
 # The gain each activation asks of Kaiming init (torch.nn.init.calculate_gain's names).
@@ -56,7 +57,7 @@ def init_linear(layer: nn.Linear, init: str, activation: str, init_std: float | 
         if init_std is None or not init_std > 0 or not math.isfinite(init_std):
             raise ValueError('init="normal" needs a positive init_std, e.g. init_std=0.01.')
         nn.init.normal_(weight, mean=0.0, std=init_std)
-    elif init == "xavier_uniform":
+    elif init in ("xavier_uniform", "keras"):
         nn.init.xavier_uniform_(weight)
     elif init == "xavier_normal":
         nn.init.xavier_normal_(weight)

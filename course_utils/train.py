@@ -19,7 +19,34 @@ from course_utils.data import minibatch_indices
 from course_utils.runtime import default_device, make_generator, progress_enabled, seed_everything
 
 OPTIMIZERS = ("sgd", "adam")
-LOSSES = ("cross_entropy", "mse")
+LOSSES = ("cross_entropy", "mse", "clipped_probabilities")
+CLASSIFICATION_LOSSES = ("cross_entropy", "clipped_probabilities")
+KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): how far from 0 and 1 Keras clipped probabilities
+
+
+def clipped_probability_loss(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """Cross-entropy computed from clipped probabilities, as Keras computed it for a softmax
+    output layer: −log(clip(softmax(logits)[target], ε, 1 − ε)) with ε = 1e-7.
+
+    Where the true class's probability is below ε (or above 1 − ε) the clip is flat, so that
+    example's gradient is exactly zero: a network whose logits are huge and wrong cannot learn.
+    Without clipping this is `F.cross_entropy`, up to rounding. `logits` are [..., classes] with
+    `target` [...]; `reduction` is "mean" or "none".
+    """
+    probability = torch.softmax(logits, dim=-1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+    per_item = -torch.log(probability.clamp(KERAS_EPSILON, 1 - KERAS_EPSILON))
+    if reduction == "none":
+        return per_item
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}.")
+    return per_item.mean()
+
+
+class ClippedProbabilityLoss(nn.Module):
+    """`clipped_probability_loss` as a loss module (mean over the batch)."""
+
+    def forward(self, logits: Tensor, target: Tensor) -> Tensor:
+        return clipped_probability_loss(logits, target)
 
 
 @dataclass
@@ -28,7 +55,7 @@ class History:
 
     step_loss: list[float] = field(default_factory=list)
     epoch_train_loss: list[float] = field(default_factory=list)  # mean step loss of each epoch
-    epoch_val_accuracy: list[float] = field(default_factory=list)  # cross-entropy runs with x_val
+    epoch_val_accuracy: list[float] = field(default_factory=list)  # classification runs with x_val
     epoch_val_loss: list[float] = field(default_factory=list)  # any run with x_val
     wall_time: float = 0.0  # seconds spent in the training steps (validation excluded)
     diverged: bool = False
@@ -62,6 +89,8 @@ class History:
 def _loss_function(loss: str) -> nn.Module:
     if loss not in LOSSES:
         raise ValueError(f"Unknown loss {loss!r}; choose one of {LOSSES}.")
+    if loss == "clipped_probabilities":
+        return ClippedProbabilityLoss()
     return nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
 
 
@@ -75,8 +104,8 @@ def _check_xy(x: Tensor, y: Tensor, loss: str, what: str) -> None:
             f"{what}: x has dtype {x.dtype}; the model needs floats. Preprocess it first, e.g. "
             "fit_preprocessing('divide_255', x_train)(x) (or 'raw' to keep 0-255 values)."
         )
-    if loss == "cross_entropy" and y.dtype != torch.int64:
-        raise TypeError(f"{what}: class labels y must be int64 for cross-entropy, not {y.dtype}.")
+    if loss in CLASSIFICATION_LOSSES and y.dtype != torch.int64:
+        raise TypeError(f"{what}: class labels y must be int64 for {loss}, not {y.dtype}.")
     if loss == "mse" and not y.is_floating_point():
         raise TypeError(f"{what}: regression targets y must be floats for mse, not {y.dtype}.")
 
@@ -135,7 +164,7 @@ def fit(
     x_val: Tensor | None = None,
     y_val: Tensor | None = None,
     momentum: float = 0.0,
-    loss: Literal["cross_entropy", "mse"] = "cross_entropy",
+    loss: Literal["cross_entropy", "mse", "clipped_probabilities"] = "cross_entropy",
     device: torch.device | str | None = None,
     progress: bool | None = None,
 ) -> History:
@@ -144,6 +173,8 @@ def fit(
     `seed` fixes the shuffling and every random generator, so the same seed on the same
     freshly built model gives the same History. Validation runs after each epoch when
     `x_val, y_val` are given. The model and data move to `device` (default: `default_device()`).
+    `loss` is "cross_entropy" (of the logits), "mse", or "clipped_probabilities": cross-entropy
+    of clipped softmax probabilities, as Keras computed it (see `clipped_probability_loss`).
     """
     criterion = _loss_function(loss)
     if optimizer not in OPTIMIZERS:
@@ -213,7 +244,7 @@ def fit(
         if x_val is not None and y_val is not None:
             # Also after a divergence: the accuracy the learner would see from this model.
             history.epoch_val_loss.append(mean_loss(model, x_val, y_val, loss=loss))
-            if loss == "cross_entropy":
+            if loss in CLASSIFICATION_LOSSES:
                 history.epoch_val_accuracy.append(evaluate(model, x_val, y_val))
         if history.diverged:
             break

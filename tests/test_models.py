@@ -66,6 +66,17 @@ def test_each_init_has_its_textbook_variance(init: str, activation: str, expecte
     assert weight_std(init, activation) == pytest.approx(expected_std, rel=0.02)
 
 
+def test_keras_init_is_glorot_uniform_with_zero_biases() -> None:
+    model = mlp(FAN_IN, [FAN_OUT], 10, init="keras")
+    for layer in (model[1], model[3]):
+        fan_out, fan_in = layer.weight.shape
+        limit = math.sqrt(6 / (fan_in + fan_out))  # Keras's glorot_uniform: U(±sqrt(6 / (fan_in + fan_out)))
+        assert layer.weight.abs().max().item() <= limit
+        assert layer.weight.abs().max().item() > 0.95 * limit
+        assert layer.weight.std().item() == pytest.approx(limit / math.sqrt(3), rel=0.05)
+        assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+
+
 def test_normal_init_uses_the_given_std_and_zero_bias() -> None:
     assert weight_std("normal", init_std=0.01) == pytest.approx(0.01, rel=0.02)
     model = mlp(10, 10, 2, init="xavier_normal")

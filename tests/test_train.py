@@ -9,7 +9,7 @@ import torch
 
 from course_utils.models import mlp
 from course_utils.runtime import default_device, progress_enabled, seed_everything
-from course_utils.train import History, evaluate, fit, mean_loss
+from course_utils.train import History, clipped_probability_loss, evaluate, fit, mean_loss
 
 
 def blobs(n: int = 600, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,3 +214,62 @@ def test_learning_rate_sweep_finds_the_best_rate_and_its_range() -> None:
     with pytest.raises(ValueError, match="lrs is empty"):
         sweep_learning_rates(lambda: mlp(5, 16, 3), x, y, [], x_val=x, y_val=y, seed=0,
                              epochs=1, batch_size=32)
+
+
+def test_clipped_probability_loss_against_a_hand_computation() -> None:
+    # Three examples, two classes: probabilities of the true class 0.5, e^4 / (1 + e^4) and 1 / (1 + e^40).
+    logits = torch.tensor([[0.0, 0.0], [4.0, 0.0], [0.0, 40.0]], dtype=torch.float64, requires_grad=True)
+    target = torch.tensor([0, 0, 0])
+    losses = clipped_probability_loss(logits, target, reduction="none")
+    by_hand = [math.log(2), math.log(1 + math.exp(-4)), -math.log(1e-7)]  # the third is clipped at 1e-7
+    assert losses.tolist() == pytest.approx(by_hand, rel=1e-12)
+    losses.sum().backward()
+    assert logits.grad is not None
+    # d(-log p0)/d(logits) = p - onehot, where nothing is clipped; exactly zero where it is.
+    p = 1 / (1 + math.exp(-4))
+    assert logits.grad[0].tolist() == pytest.approx([-0.5, 0.5])
+    assert logits.grad[1].tolist() == pytest.approx([p - 1, 1 - p])
+    assert logits.grad[2].tolist() == [0.0, 0.0]
+
+
+def test_clipped_probability_loss_is_cross_entropy_where_nothing_is_clipped() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits, target = torch.randn(64, 10, generator=g, dtype=torch.float64), torch.randint(0, 10, (64,), generator=g)
+    assert clipped_probability_loss(logits, target).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(logits, target).item(), rel=1e-12)
+    # Large, wrong logits: cross-entropy keeps growing (and keeps a gradient); the clipped loss stops at -log(1e-7).
+    huge = torch.zeros(1, 10, dtype=torch.float64)
+    huge[0, 3] = 100.0
+    assert torch.nn.functional.cross_entropy(huge, torch.tensor([0])).item() == pytest.approx(100.0)
+    assert clipped_probability_loss(huge, torch.tensor([0])).item() == pytest.approx(-math.log(1e-7))
+    with pytest.raises(ValueError, match="reduction"):
+        clipped_probability_loss(logits, target, reduction="sum")
+
+
+def test_fit_with_the_clipped_loss_learns_and_reports_accuracy() -> None:
+    _, history = train_blobs(loss="clipped_probabilities")
+    assert history.final_val_accuracy > 0.95
+    _, reference = train_blobs()
+    # Nothing gets clipped on these well-scaled blobs at the start: the same first loss as cross-entropy.
+    assert history.step_loss[0] == pytest.approx(reference.step_loss[0], rel=1e-6)
+    x, y = blobs()
+    with pytest.raises(TypeError, match="int64 for clipped_probabilities"):
+        fit(mlp(5, 16, 3), x, y.float(), lr=0.1, epochs=1, batch_size=32, seed=0, loss="clipped_probabilities")
+
+
+def test_with_huge_wrong_logits_the_clipped_loss_gives_no_gradient() -> None:
+    """The asker's 10 %: once the true class's probability is below 1e-7 for every example, the
+    clipped loss's gradient is exactly zero and the weights stay where they are."""
+    x, y = blobs()
+    seed_everything(0)
+    model = mlp(5, 16, 3)
+    with torch.no_grad():
+        model[-1].weight.zero_()
+        model[-1].bias.copy_(torch.tensor([0.0, 0.0, 0.0]))
+        model[-1].bias[0] = 50.0  # every example is given class 0 with probability ~1
+    keep = y != 0  # the examples of classes 1 and 2: their true probability is ~e^-50
+    before = [p.detach().clone() for p in model.parameters()]
+    fit(model, x[keep], y[keep], lr=0.1, epochs=2, batch_size=32, seed=0, loss="clipped_probabilities", progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    fit(model, x[keep], y[keep], lr=0.1, epochs=1, batch_size=32, seed=0, progress=False)
+    assert not all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # cross-entropy moves them
