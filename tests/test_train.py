@@ -85,10 +85,14 @@ def test_regression_with_mse() -> None:
 
 def test_evaluate_uses_eval_mode_and_restores_the_mode() -> None:
     x, y = blobs()
-    model = mlp(5, 16, 3, batch_norm=True)
+    trained, _ = train_blobs()
+    # Dropout(p=1) zeroes every input in training mode only: the accuracy is high only in eval mode.
+    model = torch.nn.Sequential(torch.nn.Dropout(p=1.0), trained)
     model.train()
-    accuracy = evaluate(model, x, y)
-    assert 0.0 <= accuracy <= 1.0 and model.training
+    with torch.no_grad():
+        assert (model(x).argmax(dim=1) == y).float().mean().item() < 0.5  # what train mode would score
+    assert evaluate(model, x, y) > 0.95
+    assert model.training  # the mode is restored
     model.eval()
     evaluate(model, x, y)
     assert not model.training
