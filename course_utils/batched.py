@@ -30,10 +30,9 @@ from course_utils.data import minibatch_indices
 from course_utils.runtime import course_seed, default_device, make_generator, progress_enabled, seed_everything
 from course_utils.train import (
     CLASSIFICATION_LOSSES,
-    OPTIMIZERS,
     History,
     SweepPoint,
-    _check_xy,
+    _check_run,
     _loss_function,
     _model_output,
     clipped_probability_loss,
@@ -293,19 +292,9 @@ def train_seeds(
         course_seed(seed)  # checks each seed (and $COURSE_SEED_OFFSET) before any training
     rates = _learning_rates(lr, len(seeds))
     criterion = _loss_function(loss)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
     if not (isinstance(momentum, numbers.Real) and math.isfinite(momentum) and momentum >= 0):
         raise ValueError(f"momentum must be a non-negative number, not {momentum!r}.")
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, not {epochs!r}.")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
-    _check_xy(x, y, loss, "fit_seeds")
-    if (x_val is None) != (y_val is None):
-        raise ValueError("Pass both x_val and y_val, or neither.")
-    if x_val is not None and y_val is not None:
-        _check_xy(x_val, y_val, loss, "fit_seeds (validation data)")
+    _check_run(optimizer, epochs, batch_size, x, y, x_val, y_val, loss, "fit_seeds")
     if not (batched is None or isinstance(batched, bool)):
         raise TypeError(f"batched must be True, False or None (choose automatically), not {batched!r}.")
 

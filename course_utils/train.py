@@ -110,6 +110,22 @@ def _check_xy(x: Tensor, y: Tensor, loss: str, what: str) -> None:
         raise TypeError(f"{what}: regression targets y must be floats for mse, not {y.dtype}.")
 
 
+def _check_run(optimizer: str, epochs: int, batch_size: int, x: Tensor, y: Tensor, x_val: Tensor | None,
+               y_val: Tensor | None, loss: str, what: str) -> None:
+    """The checks every training entry point (`fit`, `fit_seeds`) makes of its common arguments."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, not {epochs!r}.")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    _check_xy(x, y, loss, what)
+    if (x_val is None) != (y_val is None):
+        raise ValueError("Pass both x_val and y_val, or neither.")
+    if x_val is not None and y_val is not None:
+        _check_xy(x_val, y_val, loss, f"{what} (validation data)")
+
+
 def _model_output(model: nn.Module, xb: Tensor, loss: str, yb: Tensor) -> Tensor:
     out: Tensor = model(xb)
     # A regression net ends in one unit: [N, 1] against targets [N].
@@ -177,19 +193,9 @@ def fit(
     of clipped softmax probabilities, as Keras computed it (see `clipped_probability_loss`).
     """
     criterion = _loss_function(loss)
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive finite number, not {lr!r}.")
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or epochs < 1:
-        raise ValueError(f"epochs must be a positive integer, not {epochs!r}.")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
-    _check_xy(x, y, loss, "fit")
-    if (x_val is None) != (y_val is None):
-        raise ValueError("Pass both x_val and y_val, or neither.")
-    if x_val is not None and y_val is not None:
-        _check_xy(x_val, y_val, loss, "fit (validation data)")
+    _check_run(optimizer, epochs, batch_size, x, y, x_val, y_val, loss, "fit")
 
     seed_everything(seed)
     target = torch.device(device) if device is not None else default_device()
