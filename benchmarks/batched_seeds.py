@@ -26,8 +26,9 @@ import torch
 from torch import Tensor, nn
 
 from course_utils.batched import fit_seeds
-from course_utils.data import fit_preprocessing, load_fashion_mnist, load_tabular
+from course_utils.data import load_fashion_mnist, load_tabular
 from course_utils.models import mlp
+from course_utils.preprocessing import fit_preprocessing
 from course_utils.runtime import default_device, seed_everything
 from course_utils.train import History, fit
 
@@ -36,13 +37,12 @@ REPEATS = 5
 OPTIMIZERS = [("sgd", 0.1), ("adam", 1e-3)]
 
 
-
-
 class Case:
     """One training job: a network, its data and its schedule."""
 
-    def __init__(self, name: str, make_model: Callable[[], nn.Module], x: Tensor, y: Tensor,
-                 epochs: int, batch_size: int) -> None:
+    def __init__(
+        self, name: str, make_model: Callable[[], nn.Module], x: Tensor, y: Tensor, epochs: int, batch_size: int
+    ) -> None:
         self.name, self.make_model, self.x, self.y = name, make_model, x, y
         self.epochs, self.batch_size = epochs, batch_size
 
@@ -50,14 +50,34 @@ class Case:
         histories = []
         for seed in SEEDS:
             seed_everything(seed)
-            histories.append(fit(self.make_model(), self.x, self.y, optimizer=optimizer, lr=lr,  # type: ignore[arg-type]
-                                 epochs=self.epochs, batch_size=self.batch_size, seed=seed, progress=False))
+            histories.append(
+                fit(
+                    self.make_model(),
+                    self.x,
+                    self.y,
+                    optimizer=optimizer,
+                    lr=lr,  # type: ignore[arg-type]
+                    epochs=self.epochs,
+                    batch_size=self.batch_size,
+                    seed=seed,
+                    progress=False,
+                )
+            )
         return histories
 
     def batched(self, optimizer: str, lr: float) -> list[History]:
-        return fit_seeds(self.make_model, self.x, self.y, seeds=SEEDS, lr=lr, epochs=self.epochs,
-                         batch_size=self.batch_size, optimizer=optimizer, progress=False,  # type: ignore[arg-type]
-                         batched=True)
+        return fit_seeds(
+            self.make_model,
+            self.x,
+            self.y,
+            seeds=SEEDS,
+            lr=lr,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            optimizer=optimizer,
+            progress=False,  # type: ignore[arg-type]
+            batched=True,
+        )
 
 
 def timed(run: Callable[[str, float], list[History]], optimizer: str, lr: float) -> tuple[float, float, list[History]]:
@@ -73,10 +93,22 @@ def cases() -> list[Case]:
     tabular = load_tabular("breast_cancer")
     features = fit_preprocessing("feature_zscore", tabular.x_train)(tabular.x_train)
     return [
-        Case("mlp(784,128,10), 12k images, 1 epoch, batch 128", lambda: mlp(784, 128, 10),
-             fit_preprocessing("divide_255", images)(images), labels, epochs=1, batch_size=128),
-        Case(f"mlp(30,64,2), breast cancer ({len(features)} rows), 20 epochs, batch 32", lambda: mlp(30, 64, 2),
-             features, tabular.y_train, epochs=20, batch_size=32),
+        Case(
+            "mlp(784,128,10), 12k images, 1 epoch, batch 128",
+            lambda: mlp(784, 128, 10),
+            fit_preprocessing("divide_255", images)(images),
+            labels,
+            epochs=1,
+            batch_size=128,
+        ),
+        Case(
+            f"mlp(30,64,2), breast cancer ({len(features)} rows), 20 epochs, batch 32",
+            lambda: mlp(30, 64, 2),
+            features,
+            tabular.y_train,
+            epochs=20,
+            batch_size=32,
+        ),
     ]
 
 
@@ -85,8 +117,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     torch.set_num_threads(parser.parse_args().threads)
     jobs = cases()
-    print(f"device {default_device()}, {torch.get_num_threads()} thread(s), {len(SEEDS)} seeds, median of "
-          f"{REPEATS}, load average before {os.getloadavg()[0]:.2f}")
+    print(
+        f"device {default_device()}, {torch.get_num_threads()} thread(s), {len(SEEDS)} seeds, median of "
+        f"{REPEATS}, load average before {os.getloadavg()[0]:.2f}"
+    )
     print(f"{'':<10}{'wall-clock seconds':^33}{'CPU seconds':^33}")
     print(f"{'optimizer':<10}" + f"{'5 x fit':>10}{'fit_seeds':>11}{'speed-up':>12}" * 2 + f"{'max rel. diff':>15}")
     for case in jobs:
@@ -102,8 +136,10 @@ def main() -> None:
                 wall, cpu, histories = timed(case.batched, optimizer, lr)
                 times["batched wall"].append(wall)
                 times["batched cpu"].append(cpu)
-                for mine, theirs in zip(histories, references):  # the same five runs, to rounding
-                    worst = max([worst] + [abs(a - b) / abs(b) for a, b in zip(mine.step_loss, theirs.step_loss)])
+                for mine, theirs in zip(histories, references, strict=True):  # the same five runs, to rounding
+                    worst = max(
+                        [worst] + [abs(a - b) / abs(b) for a, b in zip(mine.step_loss, theirs.step_loss, strict=True)]
+                    )
             row = f"  {optimizer:<8}"
             for kind in ("wall", "cpu"):
                 slow, fast = statistics.median(times[f"fit {kind}"]), statistics.median(times[f"batched {kind}"])

@@ -19,10 +19,11 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import FashionMNIST
 from torchvision.transforms import v2
 
-from course_utils.data import fit_preprocessing, load_fashion_mnist, locate_fashion_mnist, minibatch_indices
+from course_utils.data import load_fashion_mnist, locate_fashion_mnist
 from course_utils.models import mlp
+from course_utils.preprocessing import fit_preprocessing
 from course_utils.runtime import seed_everything
-from course_utils.train import fit
+from course_utils.train import fit, minibatch_indices
 
 BATCH = 128
 REPEATS = 3
@@ -41,8 +42,9 @@ def in_memory_samples_per_second(images: torch.Tensor) -> float:
 def dataloader_samples_per_second(root: str, limit: int) -> float:
     transform = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True)])
     dataset = FashionMNIST(root, train=True, transform=transform, download=False)
-    loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=0,
-                        generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        dataset, batch_size=BATCH, shuffle=True, num_workers=0, generator=torch.Generator().manual_seed(0)
+    )
     start = time.perf_counter()
     seen = 0
     for xb, _ in loader:

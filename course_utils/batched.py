@@ -26,7 +26,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from course_utils.data import minibatch_indices
 from course_utils.runtime import course_seed, default_device, make_generator, progress_enabled, seed_everything
 from course_utils.train import (
     CLASSIFICATION_LOSSES,
@@ -37,6 +36,7 @@ from course_utils.train import (
     _model_output,
     clipped_probability_loss,
     fit,
+    minibatch_indices,
 )
 
 Params = dict[str, Tensor]  # parameter name -> the members' values stacked: [S, *shape]
@@ -72,17 +72,22 @@ def _learning_rates(lr: float | Sequence[float], count: int) -> list[float]:
 
 def _plain_batch_norm(module: nn.Module) -> bool:
     """A BatchNorm1d as `mlp` makes it: affine, tracking running statistics with a fixed momentum."""
-    return (type(module) is nn.BatchNorm1d and module.affine and module.track_running_stats
-            and module.momentum is not None)
+    return (
+        type(module) is nn.BatchNorm1d and module.affine and module.track_running_stats and module.momentum is not None
+    )
 
 
-def _batch_norm(module: nn.BatchNorm1d, name: str, params: Params, buffers: Buffers, h: Tensor, training: bool) -> Tensor:
+def _batch_norm(
+    module: nn.BatchNorm1d, name: str, params: Params, buffers: Buffers, h: Tensor, training: bool
+) -> Tensor:
     """nn.BatchNorm1d on [S, B, C], each member with its own γ, β and running statistics."""
     weight, bias = params[f"{name}.weight"].unsqueeze(1), params[f"{name}.bias"].unsqueeze(1)
     mean_key, var_key = f"{name}.running_mean", f"{name}.running_var"
     if training:
         if h.shape[1] < 2:  # as nn.BatchNorm1d: one row has no batch variance
-            raise ValueError(f"Expected more than 1 value per channel when training, got input size {tuple(h.shape[1:])}")
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {tuple(h.shape[1:])}"
+            )
         mean, variance = h.mean(dim=1, keepdim=True), h.var(dim=1, correction=0, keepdim=True)
         with torch.no_grad():  # as PyTorch: running_var keeps the unbiased variance
             count, m = h.shape[1], float(module.momentum)  # type: ignore[arg-type]
@@ -93,8 +98,7 @@ def _batch_norm(module: nn.BatchNorm1d, name: str, params: Params, buffers: Buff
     return (h - mean) / torch.sqrt(variance + module.eps) * weight + bias
 
 
-def _linear_stack_forward(model: nn.Module, sample_dims: int,
-                          buffers: Buffers) -> tuple[Forward, set[str]] | None:
+def _linear_stack_forward(model: nn.Module, sample_dims: int, buffers: Buffers) -> tuple[Forward, set[str]] | None:
     """Batched matmuls for an nn.Sequential of Flatten, Linear, BatchNorm1d and elementwise
     activations (what `mlp` builds), and the names of the weights it wants stacked transposed,
     [S, in, out]: CPU batched matmuls run markedly faster on that layout than on transposed views.
@@ -107,8 +111,9 @@ def _linear_stack_forward(model: nn.Module, sample_dims: int,
     flat_first = isinstance(layers[0][1], nn.Flatten) and layers[0][1].start_dim == 1 and layers[0][1].end_dim == -1
     if not (sample_dims == 1 or flat_first):  # the matmuls below need [S, B, features]
         return None
-    if not all(isinstance(m, (nn.Linear, *_ELEMENTWISE)) or _plain_batch_norm(m)
-               for _, m in layers[1 if flat_first else 0:]):
+    if not all(
+        isinstance(m, (nn.Linear, *_ELEMENTWISE)) or _plain_batch_norm(m) for _, m in layers[1 if flat_first else 0 :]
+    ):
         return None
 
     def forward(params: Params, h: Tensor, shared: bool) -> Tensor:
@@ -163,20 +168,21 @@ def _member_losses(out: Tensor, target: Tensor, loss: str) -> Tensor:
 
 
 @torch.no_grad()
-def _validate(forward: Forward, params: Params, x: Tensor, y: Tensor, loss: str,
-              device: torch.device) -> tuple[list[float], list[float]]:
+def _validate(
+    forward: Forward, params: Params, x: Tensor, y: Tensor, loss: str, device: torch.device
+) -> tuple[list[float], list[float]]:
     """Per member: mean loss (as `mean_loss`) and accuracy (as `evaluate`; cross-entropy only)."""
     members = len(next(iter(params.values())))
     totals, correct = [0.0] * members, [0] * members
     rows = max(256, min(_EVAL_ROWS, _EVAL_MEMBER_ROWS // members))
-    for xb, yb in zip(torch.split(x, rows), torch.split(y, rows)):
+    for xb, yb in zip(torch.split(x, rows), torch.split(y, rows), strict=True):
         xb, yb = xb.to(device), yb.to(device)
         out = forward(params, xb, True)
         losses = _member_losses(out, yb.expand(members, *yb.shape), loss).tolist()
-        totals = [total + value * len(yb) for total, value in zip(totals, losses)]
+        totals = [total + value * len(yb) for total, value in zip(totals, losses, strict=True)]
         if loss in CLASSIFICATION_LOSSES:
             hits = (out.argmax(dim=2) == yb).sum(dim=1).tolist()
-            correct = [c + h for c, h in zip(correct, hits)]
+            correct = [c + h for c, h in zip(correct, hits, strict=True)]
     accuracies = [c / len(y) for c in correct] if loss in CLASSIFICATION_LOSSES else []
     return [total / len(y) for total in totals], accuracies
 
@@ -185,21 +191,33 @@ def _structural_problem(models: Sequence[nn.Module], fast: bool) -> str | None:
     """Why the members cannot share one stacked computation, judged from their structure alone."""
     first = models[0]
     if not fast and any(True for _ in first.buffers()):
-        return ("it has buffers (e.g. BatchNorm running statistics outside an mlp-like nn.Sequential), which a "
-                "batched run does not keep per member")
+        return (
+            "it has buffers (e.g. BatchNorm running statistics outside an mlp-like nn.Sequential), which a "
+            "batched run does not keep per member"
+        )
     if not any(True for _ in first.parameters()):
         return "it has no parameters"
     if not all(p.requires_grad for p in first.parameters()):
         return "some of its parameters are frozen (requires_grad=False)"
     signature = [(name, p.shape, p.dtype) for name, p in first.named_parameters()]
-    if any(type(m) is not type(first) or [(n, p.shape, p.dtype) for n, p in m.named_parameters()] != signature
-           for m in models[1:]):
+    if any(
+        type(m) is not type(first) or [(n, p.shape, p.dtype) for n, p in m.named_parameters()] != signature
+        for m in models[1:]
+    ):
         return "make_model() built members with different parameters"
     return None
 
 
-def _probe(forward: Forward, template: nn.Module, params: Params, buffers: Buffers, x: Tensor, y: Tensor,
-           loss: str, validate: bool) -> str | None:
+def _probe(
+    forward: Forward,
+    template: nn.Module,
+    params: Params,
+    buffers: Buffers,
+    x: Tensor,
+    y: Tensor,
+    loss: str,
+    validate: bool,
+) -> str | None:
     """Run a batched step on two rows, and a batched validation if one is due: the reason it
     failed, or None. Done before training so that a fallback starts from scratch."""
     members = len(next(iter(params.values())))
@@ -213,7 +231,7 @@ def _probe(forward: Forward, template: nn.Module, params: Params, buffers: Buffe
         if validate:
             template.eval()
             _validate(forward, params, xs, ys, loss, x.device)
-    except Exception as exc:  # noqa: BLE001 - whatever fails here, sequential `fit` can still run it
+    except Exception as exc:
         return f"batching it failed ({type(exc).__name__}: {exc})"
     finally:
         template.train()
@@ -261,9 +279,26 @@ def fit_seeds(
     `batched=False` always runs them sequentially; `batched=True` raises a ValueError when the
     model cannot be batched. `train_seeds` also returns the trained models.
     """
-    return [run.history for run in train_seeds(
-        make_model, x, y, seeds=seeds, lr=lr, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-        momentum=momentum, x_val=x_val, y_val=y_val, loss=loss, device=device, progress=progress, batched=batched)]
+    return [
+        run.history
+        for run in train_seeds(
+            make_model,
+            x,
+            y,
+            seeds=seeds,
+            lr=lr,
+            epochs=epochs,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            momentum=momentum,
+            x_val=x_val,
+            y_val=y_val,
+            loss=loss,
+            device=device,
+            progress=progress,
+            batched=batched,
+        )
+    ]
 
 
 def train_seeds(
@@ -304,11 +339,24 @@ def train_seeds(
 
     def sequential() -> list[SeedRun]:
         runs = []
-        for seed, rate in zip(seeds, rates):
+        for seed, rate in zip(seeds, rates, strict=True):
             model = build(seed)
-            history = fit(model, x, y, optimizer=optimizer, lr=rate, epochs=epochs, batch_size=batch_size,
-                          seed=seed, x_val=x_val, y_val=y_val, momentum=momentum, loss=loss, device=device,
-                          progress=progress)
+            history = fit(
+                model,
+                x,
+                y,
+                optimizer=optimizer,
+                lr=rate,
+                epochs=epochs,
+                batch_size=batch_size,
+                seed=seed,
+                x_val=x_val,
+                y_val=y_val,
+                momentum=momentum,
+                loss=loss,
+                device=device,
+                progress=progress,
+            )
             runs.append(SeedRun(history, model))
         return runs
 
@@ -317,8 +365,11 @@ def train_seeds(
     target = torch.device(device) if device is not None else default_device()
     models = [build(seed) for seed in seeds]
     template = models[0].to(target).train()
-    buffers: Buffers = {name: torch.stack([dict(m.named_buffers())[name].detach() for m in models]).to(target).clone()
-                        for name, _ in template.named_buffers() if not name.endswith("num_batches_tracked")}
+    buffers: Buffers = {
+        name: torch.stack([dict(m.named_buffers())[name].detach() for m in models]).to(target).clone()
+        for name, _ in template.named_buffers()
+        if not name.endswith("num_batches_tracked")
+    }
     fast = _linear_stack_forward(template, x.dim() - 1, buffers)
     reason = _structural_problem(models, fast is not None)
     if reason is None:
@@ -330,27 +381,52 @@ def train_seeds(
         except RuntimeError:
             return sequential()  # the model does not fit the data at all: `fit` says why, clearly
         forward, transposed = fast or (_vmap_forward(template), set())
-        params = {name: torch.stack([dict(m.named_parameters())[name].detach() for m in models])
-                  for name, _ in template.named_parameters()}
-        params = {name: (p.transpose(1, 2) if name in transposed else p).contiguous().to(target).requires_grad_()
-                  for name, p in params.items()}
+        params = {
+            name: torch.stack([dict(m.named_parameters())[name].detach() for m in models])
+            for name, _ in template.named_parameters()
+        }
+        params = {
+            name: (p.transpose(1, 2) if name in transposed else p).contiguous().to(target).requires_grad_()
+            for name, p in params.items()
+        }
         reason = _probe(forward, template, params, buffers, xs, ys, loss, validate=x_val is not None)
     if reason is not None:
         if batched:
-            raise ValueError(f"batched=True, but this model cannot be trained batched: {reason}. "
-                             "Pass batched=None (or False) to train the seeds one after another with fit.")
+            raise ValueError(
+                f"batched=True, but this model cannot be trained batched: {reason}. "
+                "Pass batched=None (or False) to train the seeds one after another with fit."
+            )
         return sequential()
     del models  # their parameters were copied into `params`
     seed_everything(seeds[-1])  # leave the global generators as the sequential runs would
-    histories, final, final_buffers = _train(forward, template, params, buffers, x.to(target), y.to(target), seeds,
-                                             rates, epochs, batch_size, optimizer, momentum, x_val, y_val, loss,
-                                             target, progress)
-    return [SeedRun(history, _member_model(template, final, final_buffers, transposed, member, history.steps))
-            for member, history in enumerate(histories)]
+    histories, final, final_buffers = _train(
+        forward,
+        template,
+        params,
+        buffers,
+        x.to(target),
+        y.to(target),
+        seeds,
+        rates,
+        epochs,
+        batch_size,
+        optimizer,
+        momentum,
+        x_val,
+        y_val,
+        loss,
+        target,
+        progress,
+    )
+    return [
+        SeedRun(history, _member_model(template, final, final_buffers, transposed, member, history.steps))
+        for member, history in enumerate(histories)
+    ]
 
 
-def _member_model(template: nn.Module, params: Params, buffers: Buffers, transposed: set[str], member: int,
-                  steps: int) -> nn.Module:
+def _member_model(
+    template: nn.Module, params: Params, buffers: Buffers, transposed: set[str], member: int, steps: int
+) -> nn.Module:
     """Member `member` of the stacked weights as an ordinary module (a copy of the template)."""
     model = copy.deepcopy(template)
     with torch.no_grad():
@@ -365,10 +441,25 @@ def _member_model(template: nn.Module, params: Params, buffers: Buffers, transpo
     return model
 
 
-def _train(forward: Forward, template: nn.Module, params: Params, buffers: Buffers, x: Tensor, y: Tensor,
-           seeds: list[int], rates: list[float], epochs: int, batch_size: int, optimizer: str, momentum: float,
-           x_val: Tensor | None, y_val: Tensor | None, loss: str, device: torch.device,
-           progress: bool | None) -> tuple[list[History], Params, Buffers]:
+def _train(
+    forward: Forward,
+    template: nn.Module,
+    params: Params,
+    buffers: Buffers,
+    x: Tensor,
+    y: Tensor,
+    seeds: list[int],
+    rates: list[float],
+    epochs: int,
+    batch_size: int,
+    optimizer: str,
+    momentum: float,
+    x_val: Tensor | None,
+    y_val: Tensor | None,
+    loss: str,
+    device: torch.device,
+    progress: bool | None,
+) -> tuple[list[History], Params, Buffers]:
     """The batched loop of `fit_seeds`: `fit`'s loop, with one row of every tensor per member.
     Returns the histories and every member's final parameters and buffers, in member order."""
     count = len(seeds)
@@ -410,7 +501,7 @@ def _train(forward: Forward, template: nn.Module, params: Params, buffers: Buffe
             # are dropped below, before the update, so nothing of it reaches the others.
             grads = torch.autograd.grad(torch.where(losses.isfinite(), losses, 0.0).sum(), list(params.values()))
             finite = [math.isfinite(v) for v in values]
-            for member, value, ok in zip(alive, values, finite):
+            for member, value, ok in zip(alive, values, finite, strict=True):
                 history = histories[member]
                 history.step_loss.append(value)
                 if ok:
@@ -422,8 +513,10 @@ def _train(forward: Forward, template: nn.Module, params: Params, buffers: Buffe
                     keep_rows = [row for row, ok in enumerate(finite) if ok]
                     for row in (row for row, ok in enumerate(finite) if not ok):
                         frozen.append(alive[row])
-                        retired[alive[row]] = ({k: p[row].detach().clone() for k, p in params.items()},
-                                               {k: b[row].clone() for k, b in buffers.items()})
+                        retired[alive[row]] = (
+                            {k: p[row].detach().clone() for k, p in params.items()},
+                            {k: b[row].clone() for k, b in buffers.items()},
+                        )
                     keep = torch.tensor(keep_rows, device=device, dtype=torch.long)
                     params = {k: p[keep].requires_grad_() for k, p in params.items()}
                     buffers.update({k: b[keep] for k, b in buffers.items()})  # in place: the forward reads it
@@ -442,11 +535,16 @@ def _train(forward: Forward, template: nn.Module, params: Params, buffers: Buffe
         if x_val is not None and y_val is not None:
             # Also the members that diverged this epoch, as `fit` does: the model as it was left.
             members = alive + frozen
-            stacked = {k: torch.cat([p.detach(), *(retired[m][0][k].unsqueeze(0) for m in frozen)])
-                       for k, p in params.items()}
+            stacked = {
+                k: torch.cat([p.detach(), *(retired[m][0][k].unsqueeze(0) for m in frozen)]) for k, p in params.items()
+            }
             training_buffers = dict(buffers)
-            buffers.update({k: torch.cat([b, *(retired[m][1][k].unsqueeze(0) for m in frozen)])
-                            for k, b in training_buffers.items()})
+            buffers.update(
+                {
+                    k: torch.cat([b, *(retired[m][1][k].unsqueeze(0) for m in frozen)])
+                    for k, b in training_buffers.items()
+                }
+            )
             template.eval()
             val_losses, val_accuracies = _validate(forward, stacked, x_val, y_val, loss, device)
             template.train()
@@ -462,22 +560,33 @@ def _train(forward: Forward, template: nn.Module, params: Params, buffers: Buffe
     if bar is not None:
         bar.close()
     order = alive + sorted(retired)
-    final = {k: torch.cat([p.detach(), *(retired[m][0][k].unsqueeze(0) for m in sorted(retired))]) for k, p in params.items()}
-    final_buffers = {k: torch.cat([b, *(retired[m][1][k].unsqueeze(0) for m in sorted(retired))]) for k, b in buffers.items()}
+    final = {
+        k: torch.cat([p.detach(), *(retired[m][0][k].unsqueeze(0) for m in sorted(retired))]) for k, p in params.items()
+    }
+    final_buffers = {
+        k: torch.cat([b, *(retired[m][1][k].unsqueeze(0) for m in sorted(retired))]) for k, b in buffers.items()
+    }
     rows = torch.tensor([order.index(m) for m in range(count)], device=device, dtype=torch.long)
     return histories, {k: v[rows] for k, v in final.items()}, {k: v[rows] for k, v in final_buffers.items()}
 
 
 @torch.no_grad()
-def _update(params: Params, grads: Sequence[Tensor], state: dict[str, Params], lr64: Tensor,
-            optimizer: str, momentum: float, adam_steps: int) -> None:
+def _update(
+    params: Params,
+    grads: Sequence[Tensor],
+    state: dict[str, Params],
+    lr64: Tensor,
+    optimizer: str,
+    momentum: float,
+    adam_steps: int,
+) -> None:
     """One step of torch.optim.SGD or Adam (default settings, as in `fit`), each member at its own lr."""
     if optimizer == "adam":
         correction1 = 1 - _BETA1**adam_steps
         correction2_sqrt = (1 - _BETA2**adam_steps) ** 0.5
         lr64 = lr64 / correction1  # Adam's step size, in float64 like torch's Python scalars
     negated: dict[torch.dtype, Tensor] = {}  # -lr per member, rounded once to each parameter dtype
-    for (name, p), grad in zip(params.items(), grads):
+    for (name, p), grad in zip(params.items(), grads, strict=True):
         if p.dtype not in negated:
             negated[p.dtype] = (-lr64).to(p.dtype)
         rate = negated[p.dtype].view((-1,) + (1,) * (p.dim() - 1))  # broadcast over a member's row
@@ -519,11 +628,22 @@ def sweep_seeds(
     if len(lrs) == 0:
         raise ValueError("lrs is empty: give the learning rates to try, e.g. numpy.logspace(-4, 0, 9).")
     members = [(float(lr), seed) for seed in seeds for lr in lrs]
-    histories = fit_seeds(make_model, x, y, seeds=[seed for _, seed in members], lr=[lr for lr, _ in members],
-                          epochs=epochs, batch_size=batch_size, x_val=x_val, y_val=y_val, optimizer=optimizer,
-                          momentum=momentum, progress=False)
+    histories = fit_seeds(
+        make_model,
+        x,
+        y,
+        seeds=[seed for _, seed in members],
+        lr=[lr for lr, _ in members],
+        epochs=epochs,
+        batch_size=batch_size,
+        x_val=x_val,
+        y_val=y_val,
+        optimizer=optimizer,
+        momentum=momentum,
+        progress=False,
+    )
     points: dict[int, list[SweepPoint]] = {seed: [] for seed in seeds}
-    for (lr, seed), history in zip(members, histories):
+    for (lr, seed), history in zip(members, histories, strict=True):
         points[seed].append(SweepPoint(lr, history))
     return points
 
@@ -535,4 +655,22 @@ def best_rate_by_median(points_by_seed: Mapping[int, Sequence[SweepPoint]]) -> f
     if any([p.lr for p in points] != rates for points in points_by_seed.values()):
         raise ValueError("every seed must have been swept over the same learning rates.")
     medians = [float(np.median([points[i].accuracy for points in points_by_seed.values()])) for i in range(len(rates))]
-    return max(zip(medians, rates), key=lambda pair: (pair[0], -pair[1]))[1]
+    return max(zip(medians, rates, strict=True), key=lambda pair: (pair[0], -pair[1]))[1]
+
+
+def accuracies_at(points_by_seed: Mapping[int, Sequence[SweepPoint]], lr: float) -> np.ndarray:
+    """Validation accuracy of each seed's run at learning rate `lr` (seeds in the mapping's order)."""
+    found = []
+    for seed, points in points_by_seed.items():
+        matches = [p.accuracy for p in points if math.isclose(p.lr, lr, rel_tol=1e-9)]
+        if not matches:
+            rates = ", ".join(f"{p.lr:g}" for p in points)
+            raise ValueError(f"seed {seed} has no run at lr={lr:g}; its rates are {rates}.")
+        found.append(matches[0])
+    return np.array(found)
+
+
+def median_accuracy_by_rate(points_by_seed: Mapping[int, Sequence[SweepPoint]]) -> np.ndarray:
+    """The median validation accuracy over the seeds at each swept rate (in the sweep's order)."""
+    rates = [p.lr for p in next(iter(points_by_seed.values()))]
+    return np.array([float(np.median(accuracies_at(points_by_seed, lr))) for lr in rates])

@@ -20,6 +20,10 @@ class BatchNorm1d(nn.Module):
     Parameter and buffer names match nn.BatchNorm1d, so state dicts load into either.
     """
 
+    running_mean: Tensor
+    running_var: Tensor
+    num_batches_tracked: Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
         super().__init__()
         if not isinstance(num_features, int) or num_features < 1:

@@ -29,8 +29,7 @@ def _flat_params(params: Sequence[Tensor]) -> list[Tensor]:
     params = list(params)
     if not params or not all(isinstance(p, Tensor) and p.requires_grad for p in params):
         raise ValueError(
-            "params must be a non-empty list of tensors with requires_grad=True, e.g. "
-            "list(model.parameters())."
+            "params must be a non-empty list of tensors with requires_grad=True, e.g. list(model.parameters())."
         )
     return params
 
@@ -40,9 +39,9 @@ def _gradient(loss_fn: LossFunction, params: list[Tensor]) -> Tensor:
     if not isinstance(loss, Tensor) or loss.numel() != 1:
         raise ValueError("loss_fn must take no arguments and return a scalar loss tensor.")
     grads = torch.autograd.grad(loss, params, create_graph=True, allow_unused=True)
-    return torch.cat([
-        (g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params)
-    ])
+    return torch.cat(
+        [(g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, params, strict=True)]
+    )
 
 
 def hessian(loss_fn: LossFunction, params: Sequence[Tensor]) -> Tensor:
@@ -62,9 +61,11 @@ def hessian(loss_fn: LossFunction, params: Sequence[Tensor]) -> Tensor:
     rows = []
     for i in range(n):
         row = torch.autograd.grad(gradient[i], params, retain_graph=True, allow_unused=True)
-        rows.append(torch.cat([
-            (r if r is not None else torch.zeros_like(p)).reshape(-1) for r, p in zip(row, params)
-        ]))
+        rows.append(
+            torch.cat(
+                [(r if r is not None else torch.zeros_like(p)).reshape(-1) for r, p in zip(row, params, strict=True)]
+            )
+        )
     return torch.stack(rows).detach()
 
 
@@ -88,9 +89,12 @@ class HessianVectorProduct:
         products = torch.autograd.grad(
             self._gradient, self.params, grad_outputs=v.to(self._gradient), retain_graph=True, allow_unused=True
         )
-        return torch.cat([
-            (h if h is not None else torch.zeros_like(p)).reshape(-1) for h, p in zip(products, self.params)
-        ]).detach()
+        return torch.cat(
+            [
+                (h if h is not None else torch.zeros_like(p)).reshape(-1)
+                for h, p in zip(products, self.params, strict=True)
+            ]
+        ).detach()
 
 
 def top_eigenvalues(
@@ -130,7 +134,20 @@ def top_eigenvalues(
         previous = values
         basis, _ = torch.linalg.qr(product.double())
         basis = basis.to(dtype)
-    return values.sort(descending=True).values
+    largest_first: Tensor = values.sort(descending=True).values
+    return largest_first
+
+
+def model_loss(model: torch.nn.Module, x: Tensor, y: Tensor, *, loss: str = "cross_entropy") -> LossFunction:
+    """The closure `hessian` and `top_eigenvalues` take: the loss of `model` on all of `(x, y)`.
+
+    `loss` is "cross_entropy" (class labels) or "mse" (targets; a one-column output is squeezed).
+    The closure binds this model and these tensors, so closures made in a loop stay distinct."""
+    if loss == "cross_entropy":
+        return lambda: torch.nn.functional.cross_entropy(model(x), y)
+    if loss == "mse":
+        return lambda: torch.nn.functional.mse_loss(model(x).reshape(y.shape), y)
+    raise ValueError(f'loss must be "cross_entropy" or "mse", not {loss!r}.')
 
 
 def condition_number(matrix_or_eigenvalues: Tensor | np.ndarray) -> float:
@@ -158,6 +175,54 @@ def condition_number(matrix_or_eigenvalues: Tensor | np.ndarray) -> float:
     return math.inf if smallest <= 0 else largest / smallest
 
 
+def diagonally_rescaled_condition_number(h: Tensor | np.ndarray) -> float:
+    """κ after the best a per-parameter rescaling can do here: each weight divided by √H_ii (D H D with
+    D = diag(1/√H_ii), Jacobi preconditioning). A ravine along the axes becomes round; a ravine along
+    a diagonal (correlated features) keeps its κ, which no per-parameter step size, Adam's included, removes."""
+    matrix = np.array(h.detach().cpu().double() if isinstance(h, Tensor) else h, dtype=np.float64)
+    diagonal = np.diag(matrix)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or (diagonal <= 0).any():
+        raise ValueError("Pass a square Hessian with a positive diagonal.")
+    d = np.diag(1 / np.sqrt(diagonal))
+    return condition_number(d @ matrix @ d)
+
+
+# ----------------------------------------------------------------------------- two-feature bowls
+
+
+def two_feature_hessian(scale: float, correlation: float) -> np.ndarray:
+    """The MSE Hessian 2·Cov of two centred features with stds 1 and `scale` and the given correlation
+    (no bias): the smallest model of a scale ravine (scale ≫ 1) and a correlation ravine (|ρ| → 1)."""
+    if scale <= 0 or not -1 < correlation < 1:
+        raise ValueError(f"Need scale > 0 and -1 < correlation < 1, got {scale} and {correlation}.")
+    return 2 * np.array([[1.0, correlation * scale], [correlation * scale, scale**2]])
+
+
+@dataclass(frozen=True)
+class BestFixedSteps:
+    """The best fixed step sizes on a quadratic with eigenvalues in [λmin, λmax]: plain gradient descent's
+    2/(λmax + λmin), and heavy-ball momentum's (Polyak) rate 4/(√λmax + √λmin)² with momentum
+    ((√κ − 1)/(√κ + 1))²."""
+
+    gd_lr: float
+    momentum_lr: float
+    momentum: float
+
+
+def best_fixed_steps(h: Tensor | np.ndarray) -> BestFixedSteps:
+    """`BestFixedSteps` for the quadratic with Hessian `h` (symmetric positive definite)."""
+    values = np.linalg.eigvalsh(np.array(h.detach().cpu().double() if isinstance(h, Tensor) else h, dtype=np.float64))
+    largest, smallest = float(values.max()), float(values.min())
+    if smallest <= 0:
+        raise ValueError(f"The Hessian must be positive definite; its smallest eigenvalue is {smallest:.3g}.")
+    root_kappa = math.sqrt(largest / smallest)
+    return BestFixedSteps(
+        gd_lr=2 / (largest + smallest),
+        momentum_lr=(2 / (math.sqrt(largest) + math.sqrt(smallest))) ** 2,
+        momentum=((root_kappa - 1) / (root_kappa + 1)) ** 2,
+    )
+
+
 # ----------------------------------------------------------------------------- linear regression
 
 
@@ -183,7 +248,7 @@ def mse_minimizer(x: Tensor | np.ndarray, y: Tensor | np.ndarray, *, bias: bool 
     """The least-squares weights (and bias, last) for mean((x w + b - y)²)."""
     design = with_bias_column(x) if bias else np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     solution, *_ = np.linalg.lstsq(design, np.asarray(y, dtype=np.float64).reshape(-1), rcond=None)
-    return solution
+    return np.asarray(solution)
 
 
 # ----------------------------------------------------------------------------- descent on a quadratic

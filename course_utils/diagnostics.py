@@ -13,11 +13,13 @@ through it at all: for ReLU, a unit that never fires.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
@@ -25,9 +27,26 @@ from torch.nn.modules.batchnorm import _NormBase
 # Element-wise activations the hooks recognise (functional calls such as torch.relu inside a
 # custom forward are invisible to hooks: use the module form).
 ELEMENTWISE_ACTIVATIONS: tuple[type[nn.Module], ...] = (
-    nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU,
-    nn.SiLU, nn.Mish, nn.Softplus, nn.Tanh, nn.Sigmoid, nn.Hardtanh, nn.Hardsigmoid,
-    nn.Hardswish, nn.Softsign, nn.Tanhshrink, nn.LogSigmoid,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.PReLU,
+    nn.RReLU,
+    nn.ELU,
+    nn.CELU,
+    nn.SELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Softplus,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Hardtanh,
+    nn.Hardsigmoid,
+    nn.Hardswish,
+    nn.Softsign,
+    nn.Tanhshrink,
+    nn.LogSigmoid,
 )
 _NORMS: tuple[type[nn.Module], ...] = (_NormBase, nn.LayerNorm, nn.GroupNorm)
 
@@ -70,7 +89,7 @@ def flat_intervals(
     changes = torch.diff(padded)
     starts = torch.nonzero(changes == 1).flatten()
     ends = torch.nonzero(changes == -1).flatten() - 1
-    return [(round(float(z[s]), 9), round(float(z[e]), 9)) for s, e in zip(starts, ends)]
+    return [(round(float(z[s]), 9), round(float(z[e]), 9)) for s, e in zip(starts, ends, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -144,10 +163,12 @@ class _Accumulator:
         )
         if self.kind == "activation":
             stats = LayerStats(
-                **{**stats.__dict__,
-                   "fraction_saturated": self.saturated / self.count,
-                   "fraction_dead": float((~self.ever_live).double().mean()),
-                   "mean_derivative": self.derivative_total / self.count},
+                **{
+                    **stats.__dict__,
+                    "fraction_saturated": self.saturated / self.count,
+                    "fraction_dead": float((~self.ever_live).double().mean()),
+                    "mean_derivative": self.derivative_total / self.count,
+                },
             )
         if self.grad is not None:
             stats = LayerStats(**{**stats.__dict__, "grad_norm": float(self.grad.norm())})
@@ -236,14 +257,14 @@ def layer_stats(
     try:
         first_chunk = True
         for start in range(0, len(x), batch_size):
-            chunk = x[start:start + batch_size]
+            chunk = x[start : start + batch_size]
             chunk = (preprocess(chunk) if preprocess is not None else chunk).to(device)
             call_index = 0
             pending_outputs.clear()
             with torch.set_grad_enabled(y is not None):
                 output = model(chunk)
                 if y is not None:
-                    _add_weight_gradients(output, y[start:start + batch_size].to(device), len(x), pending_outputs)
+                    _add_weight_gradients(output, y[start : start + batch_size].to(device), len(x), pending_outputs)
             first_chunk = False
     finally:
         for handle in handles:
@@ -254,9 +275,7 @@ def layer_stats(
     return [a.result() for a in accumulators]
 
 
-def _add_weight_gradients(
-    output: Tensor, y: Tensor, total: int, layers: Sequence[tuple[_Accumulator, Tensor]]
-) -> None:
+def _add_weight_gradients(output: Tensor, y: Tensor, total: int, layers: Sequence[tuple[_Accumulator, Tensor]]) -> None:
     if y.dtype == torch.int64:
         loss = nn.functional.cross_entropy(output, y, reduction="sum") / total
     elif y.is_floating_point():
@@ -264,12 +283,96 @@ def _add_weight_gradients(
     else:
         raise TypeError(f"y must hold int64 class labels or float targets, not {y.dtype}.")
     weighted = [a for a, _ in layers if a.kind != "activation"]
-    weights = [a.module.weight for a in weighted]
+    weights: list[Tensor] = [a.module.weight for a in weighted]  # type: ignore[misc]
     # A module called twice is listed twice; both entries get the gradient of its one weight.
     grads = torch.autograd.grad(loss, weights, allow_unused=True)
-    for accumulator, grad in zip(weighted, grads):
+    for accumulator, grad in zip(weighted, grads, strict=True):
         if grad is not None:
             accumulator.grad = grad.detach().clone() if accumulator.grad is None else accumulator.grad + grad
+
+
+def hidden_layer_stats(stats: Sequence[LayerStats], kind: LayerKind = "linear") -> list[LayerStats]:
+    """The hidden layers of an MLP in `layer_stats(model, ...)`: its `kind` entries without the output layer.
+
+    For kind "linear" that drops the last weighted layer (the output layer); activations and
+    normalization layers in an MLP built by `course_utils.models.mlp` are all hidden.
+    """
+    entries = [s for s in stats if s.kind == kind]
+    return entries[:-1] if kind == "linear" else entries
+
+
+def hidden_std_ratio(stats: Sequence[LayerStats], reference: Sequence[LayerStats]) -> np.ndarray:
+    """Per hidden Linear layer, the std of its output in `stats` over that in `reference`.
+
+    Both come from `layer_stats` on networks of the same architecture (the same network on two
+    inputs, say): the ratio says how far one input's scale differs from the other's at each depth.
+    """
+    ours, base = hidden_layer_stats(stats), hidden_layer_stats(reference)
+    if len(ours) != len(base):
+        raise ValueError(f"stats has {len(ours)} hidden Linear layers, reference {len(base)}: compare like with like.")
+    return np.array([a.std / b.std for a, b in zip(ours, base, strict=True)])
+
+
+# The thresholds of `signal_verdict`. They are this course's own rules of thumb, not taken from a
+# paper, set in notebook 04 §3 for 20-layer, 128-wide MLPs at initialization (one forward and one
+# backward pass on 512 Fashion-MNIST images; five networks per combination). The networks there that
+# keep their signal have, on standardized inputs, a last-layer std between images of 0.1-1, 0.1-0.75
+# of their first layer's, and a first-layer gradient within a factor of 10 of the last's; most
+# failures miss by orders of magnitude (ReLU + N(0, 1) grows to 10¹⁷, tiny weights lose 10⁻¹⁹).
+# Three sit near a line: sigmoid + N(0, 1) (0.53-0.58 of its values saturated, against 0.5), ReLU +
+# PyTorch's default on raw pixels (0.28-0.32 of its units dead, against 0.3: it dies or vanishes,
+# the signal is lost either way) and tanh + Kaiming on raw pixels (its last layer's std between
+# images 0.0075-0.0087 of its saturated first layer's, against 0.01).
+EXPLODING_STD = 1e3  # last hidden layer's std between examples above this: "explodes"
+SATURATED_SHARE = 0.5  # mean share of saturated activation values above this: "saturates"
+DEAD_SHARE = 0.3  # mean share of dead units per activation layer above this: "dies"
+VANISHING_SIGNAL_RATIO = 1e-2  # last / first hidden layer's std between examples below this: "vanishes"
+VANISHING_GRADIENT_RATIO = 1e-4  # first / last hidden layer's weight-gradient norm below this: "vanishes"
+
+# Activations whose flat side is where they are off: their "saturation" is counted as dead units.
+_ONE_SIDED = ("ReLU",)
+
+SignalVerdict = Literal["explodes", "saturates", "dies", "vanishes", "alive"]
+
+
+def signal_verdict(stats: Sequence[LayerStats]) -> SignalVerdict:
+    """What happens to the signal in an MLP at initialization, from `layer_stats(model, x, y)`.
+
+    Checked in this order, on the hidden layers (`hidden_layer_stats`); the first that applies wins:
+
+    * "explodes": a std or gradient norm is not finite, or the last hidden layer's std between
+      examples exceeds `EXPLODING_STD`;
+    * "saturates": on average more than `SATURATED_SHARE` of the activation values sit where the
+      activation is flat (not for ReLU, whose flat side is its "off" side: that is dying);
+    * "dies": on average more than `DEAD_SHARE` of each layer's units are flat on every example;
+    * "vanishes": the std between examples falls by more than `VANISHING_SIGNAL_RATIO` from the
+      first hidden layer to the last, or the first layer's weight gradient is more than
+      `VANISHING_GRADIENT_RATIO` times smaller than the last's;
+    * otherwise "alive".
+
+    `stats` needs gradient norms: call `layer_stats` with targets `y`.
+    """
+    linear, active = hidden_layer_stats(stats, "linear"), hidden_layer_stats(stats, "activation")
+    if not linear or not active:
+        raise ValueError("signal_verdict needs the layer_stats of an MLP with at least one hidden layer.")
+    signal = [s.example_std for s in linear]
+    grads = [s.grad_norm for s in linear]
+    if any(g is None for g in grads):
+        raise ValueError("signal_verdict needs gradient norms: call layer_stats(model, x, y) with targets y.")
+    gradients = [float(g) for g in grads if g is not None]
+    if not all(math.isfinite(v) for v in signal + gradients) or signal[-1] > EXPLODING_STD:
+        return "explodes"
+    saturated = float(np.mean([s.fraction_saturated for s in active]))
+    if saturated > SATURATED_SHARE and not any(s.module in _ONE_SIDED for s in active):
+        return "saturates"
+    if float(np.mean([s.fraction_dead for s in active])) > DEAD_SHARE:
+        return "dies"
+    if (
+        signal[-1] < VANISHING_SIGNAL_RATIO * max(signal[0], 1e-30)  # the floor: a first layer with no signal at all
+        or gradients[0] < VANISHING_GRADIENT_RATIO * gradients[-1]
+    ):
+        return "vanishes"
+    return "alive"
 
 
 def stats_table(stats: Sequence[LayerStats], *, decimals: int = 4) -> str:
@@ -280,11 +383,77 @@ def stats_table(stats: Sequence[LayerStats], *, decimals: int = 4) -> str:
         return "-" if value is None else f"{value:.{decimals}g}" if abs(value) >= 1e4 else f"{value:.{decimals}f}"
 
     rows = [
-        (s.name, s.module, str(s.units), number(s.mean), number(s.std), number(s.example_std), number(s.fraction_saturated),
-         number(s.fraction_dead), number(s.mean_derivative), number(s.grad_norm))
+        (
+            s.name,
+            s.module,
+            str(s.units),
+            number(s.mean),
+            number(s.std),
+            number(s.example_std),
+            number(s.fraction_saturated),
+            number(s.fraction_dead),
+            number(s.mean_derivative),
+            number(s.grad_norm),
+        )
         for s in stats
     ]
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in rows]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(lines)
+
+
+LayerStatField = Literal[
+    "mean", "std", "example_std", "fraction_saturated", "fraction_dead", "mean_derivative", "grad_norm"
+]
+
+
+def stat_by_layer(stats_per_run: Sequence[Sequence[LayerStats]], field: LayerStatField) -> np.ndarray:
+    """One `LayerStats` field as an array [run, layer]: one row per `layer_stats` result (a seed, say),
+    one column per layer that has the field, in forward order.
+
+    Layers where the field does not apply (None) are left out: "fraction_saturated" gives the
+    activation layers, "grad_norm" the layers with a weight. E.g. the median over seeds of each
+    layer's gradient norm: `np.median(stat_by_layer(stats_per_seed, "grad_norm"), axis=0)`.
+    """
+
+    if field not in get_args(LayerStatField):
+        raise ValueError(f"{field!r} is not a numeric LayerStats field.")
+    if len(stats_per_run) == 0:
+        raise ValueError("stats_per_run is empty: give one layer_stats result per run.")
+    rows = [[value for s in stats if (value := getattr(s, field)) is not None] for stats in stats_per_run]
+    if len({len(row) for row in rows}) != 1:
+        raise ValueError(f"the runs have different numbers of layers with {field}: {[len(row) for row in rows]}.")
+    if not rows[0]:
+        hint = " (grad_norm needs targets: layer_stats(model, x, y))" if field == "grad_norm" else ""
+        raise ValueError(f"no layer has a value for {field}{hint}.")
+    return np.array(rows, dtype=np.float64)
+
+
+def describe_intervals(
+    intervals: Sequence[tuple[float, float]],
+    *,
+    z_min: float | None = None,
+    z_max: float | None = None,
+    decimals: int = 4,
+) -> str:
+    """The result of `flat_intervals` in words, e.g. "z < -4.5851 or z > 4.5851" ("nowhere" if empty).
+
+    An interval that reaches an end of the range `flat_intervals` searched is open on that side,
+    so give the same `z_min` and `z_max` as to `flat_intervals` (by default, its own).
+    """
+
+    grid = inspect.signature(flat_intervals).parameters
+    low = float(grid["z_min"].default) if z_min is None else z_min
+    high = float(grid["z_max"].default) if z_max is None else z_max
+    parts = []
+    for start, end in intervals:
+        if start <= low and end >= high:
+            return f"everywhere in [{low:g}, {high:g}]"
+        if start <= low:
+            parts.append(f"z < {end:.{decimals}f}")
+        elif end >= high:
+            parts.append(f"z > {start:.{decimals}f}")
+        else:
+            parts.append(f"{start:.{decimals}f} < z < {end:.{decimals}f}")
+    return " or ".join(parts) or "nowhere"

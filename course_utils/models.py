@@ -65,7 +65,7 @@ def init_linear(layer: nn.Linear, init: str, activation: str, init_std: float | 
         fill = nn.init.kaiming_uniform_ if init == "kaiming_uniform" else nn.init.kaiming_normal_
         nonlinearity = _KAIMING_NONLINEARITY[activation]
         slope = 0.01 if nonlinearity == "leaky_relu" else 0.0
-        fill(weight, a=slope, nonlinearity=nonlinearity)
+        fill(weight, a=slope, nonlinearity=nonlinearity)  # type: ignore[arg-type]  # a name from the table above
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
 
@@ -80,6 +80,7 @@ def mlp(
     *,
     init_std: float | None = None,
     input_batch_norm: bool = False,
+    bias: bool = True,
 ) -> nn.Sequential:
     """Flatten → (BatchNorm1d) → [Linear → (BatchNorm1d) → activation] per hidden width → Linear.
 
@@ -89,6 +90,10 @@ def mlp(
     `hidden` is one width or a list of widths (one per hidden layer; [] gives a linear model).
     The leading Flatten lets the model take images [N, 28, 28] or flat vectors [N, 784] alike.
     The last layer gets the same init as the others, with the activation's gain.
+    `bias=False` leaves out every Linear's bias: then the network is a product of weight matrices
+    and activations, so its signal scales exactly with the input for ReLU and identity. Its weights
+    are those `bias=True` draws for the same seed (the biases are drawn, then dropped), so the two
+    networks differ by their biases only.
     """
     _check_choice("activation", activation, tuple(ACTIVATIONS))
     _check_choice("init", init, INITS)
@@ -106,6 +111,8 @@ def mlp(
     for width in widths:
         linear = nn.Linear(previous, width)
         init_linear(linear, init, activation, init_std)
+        if not bias:
+            linear.register_parameter("bias", None)  # drawn above and dropped: the weights bias=True draws
         layers.append(linear)
         if batch_norm:
             layers.append(nn.BatchNorm1d(width))
@@ -113,6 +120,8 @@ def mlp(
         previous = width
     head = nn.Linear(previous, out_features)
     init_linear(head, init, activation, init_std)
+    if not bias:
+        head.register_parameter("bias", None)
     layers.append(head)
     return nn.Sequential(*layers)
 
@@ -122,7 +131,22 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__ = ["ACTIVATIONS", "INITS", "count_parameters", "init_linear", "mlp"]
+def scale_weights_(model: nn.Module, gain: float) -> nn.Module:
+    """Multiply every nn.Linear weight of `model` by `gain`, in place (biases untouched); return the model.
+
+    A weight init times `gain` has `gain` times its std: `scale_weights_(mlp(..., init="kaiming_normal"), 4)`
+    gives the Kaiming init for an activation whose slope at 0 is 1/4 (sigmoid) rather than 1.
+    """
+    if not math.isfinite(gain):
+        raise ValueError(f"gain must be a finite number, not {gain}.")
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, nn.Linear):
+                layer.weight.mul_(gain)
+    return model
+
+
+__all__ = ["ACTIVATIONS", "INITS", "count_parameters", "init_linear", "lsuv_", "mlp", "scale_weights_"]
 
 
 def lsuv_(

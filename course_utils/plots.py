@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator
 from torch import Tensor
 
+from course_utils.batched import median_accuracy_by_rate
 from course_utils.curvature import QuadraticPath
 from course_utils.train import History, SweepPoint
 
@@ -73,14 +74,30 @@ def plain_log_labels(axis: Any) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def plot_lr_sweep(ax: Axes, points: Sequence[SweepPoint], label: str, **style: Any) -> None:
-    """Validation accuracy against learning rate (log axis); diverged runs marked with ×."""
-    lrs = [p.lr for p in points]
-    (line,) = ax.plot(lrs, [p.accuracy for p in points], marker="o", markersize=3, label=label, **style)
-    broken = [p for p in points if p.diverged]
-    if broken:
-        ax.scatter([p.lr for p in broken], [p.accuracy for p in broken], marker="x", s=40,
-                   color=line.get_color(), zorder=3)
+def plot_lr_sweep(
+    ax: Axes, points: Sequence[SweepPoint] | Mapping[int, Sequence[SweepPoint]], label: str, **style: Any
+) -> None:
+    """Validation accuracy against learning rate (log axis); diverged runs marked with ×.
+
+    `points` is one sweep, or one per seed as `sweep_seeds` returns them (seed -> the same rates):
+    then the line is the median accuracy over the seeds at each rate, and × marks the rates at
+    which most seeds (more than half) diverged. One sweep is the one-seed case of both."""
+    sweeps = list(points.values()) if isinstance(points, Mapping) else [points]
+    if not sweeps or not sweeps[0]:
+        raise ValueError("points is empty: give a sweep (a list of SweepPoints) or {seed: sweep}.")
+    lrs = [p.lr for p in sweeps[0]]
+    accuracy = median_accuracy_by_rate(dict(enumerate(sweeps)))
+    most_diverged = [2 * sum(sweep[i].diverged for sweep in sweeps) > len(sweeps) for i in range(len(lrs))]
+    (line,) = ax.plot(lrs, accuracy, marker="o", markersize=3, label=label, **style)
+    if any(most_diverged):
+        ax.scatter(
+            [lr for lr, broken in zip(lrs, most_diverged, strict=True) if broken],
+            [a for a, broken in zip(accuracy, most_diverged, strict=True) if broken],
+            marker="x",
+            s=40,
+            color=line.get_color(),
+            zorder=3,
+        )
     ax.set_xscale("log")
     plain_log_labels(ax.xaxis)
     ax.set_xlabel("learning rate")

@@ -20,8 +20,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from course_utils.data import default_cache_dir
+from course_utils.runtime import default_cache_dir
 
 VERDICTS = ("holds", "holds with caveats", "half-true", "wrong", "debated")
 # A template field: {name} or {name:format spec}; names may hold anything but braces and colons.
@@ -111,7 +112,13 @@ def render_ledger(results: Sequence[Mapping[str, object]]) -> str:
     for result in sorted(results, key=lambda r: str(r["notebook"])):
         claims = result["claims"]
         assert isinstance(claims, list)
-        out += ["", f"## {result['notebook']}", "", "| claim | where | verdict | measured (range) |", "|---|---|---|---|"]
+        out += [
+            "",
+            f"## {result['notebook']}",
+            "",
+            "| claim | where | verdict | measured (range) |",
+            "|---|---|---|---|",
+        ]
         for c in claims:
             values = {k: v["value"] for k, v in c["numbers"].items()}
             numbers = "; ".join(f"{k} = {describe_number(v)}" for k, v in c["numbers"].items()) or "-"
@@ -121,22 +128,25 @@ def render_ledger(results: Sequence[Mapping[str, object]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def merge_runs(plain: Mapping[str, object], others: Sequence[Mapping[str, object]]) -> dict[str, object]:
+def merge_runs(plain: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One notebook's recorded runs merged: each number's plain value and its low/high over all runs.
 
     The runs must record the same claims (text, place, verdict, detail) and the same numbers."""
     runs = [plain, *others]
-    shapes = [[(c["claim"], c["where"], c["verdict"], c["detail"], sorted(c["numbers"])) for c in r["claims"]]  # type: ignore[index,union-attr]
-              for r in runs]
-    for shape, run in zip(shapes[1:], others):
+    shapes = [
+        [(c["claim"], c["where"], c["verdict"], c["detail"], sorted(c["numbers"])) for c in r["claims"]] for r in runs
+    ]
+    for shape in shapes[1:]:
         if shape != shapes[0]:
-            raise ValueError(f"{plain['notebook']}: a run recorded other claims, verdicts or numbers than the plain "
-                             "run; a verdict that flips between runs is not robust: fix the notebook first.")
+            raise ValueError(
+                f"{plain['notebook']}: a run recorded other claims, verdicts or numbers than the plain "
+                "run; a verdict that flips between runs is not robust: fix the notebook first."
+            )
     merged_claims = []
-    for index, claim in enumerate(plain["claims"]):  # type: ignore[arg-type]
+    for index, claim in enumerate(plain["claims"]):
         numbers = {}
         for name, value in claim["numbers"].items():
-            seen = [float(r["claims"][index]["numbers"][name]) for r in runs]  # type: ignore[index]
+            seen = [float(r["claims"][index]["numbers"][name]) for r in runs]
             numbers[name] = {"value": float(value), "low": min(seen), "high": max(seen), "runs": len(seen)}
         merged_claims.append({**claim, "numbers": numbers})
     return {"notebook": plain["notebook"], "claims": merged_claims}
@@ -163,9 +173,7 @@ def record_claims(notebook: str, claims: Sequence[Claim]) -> ClaimsTable:
     directory.mkdir(parents=True, exist_ok=True)
     payload = {
         "notebook": notebook,
-        "claims": [
-            {**asdict(c), "numbers": {k: significant(float(v)) for k, v in c.numbers.items()}} for c in claims
-        ],
+        "claims": [{**asdict(c), "numbers": {k: significant(float(v)) for k, v in c.numbers.items()}} for c in claims],
     }
     path = directory / f"{notebook}.json"
     path.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,12 +1,19 @@
-"""Seeding and device choice: one place for each, so every notebook does them the same way."""
+"""The course's environment: seeds, the device, progress bars and the cache folder, each read in one place
+so every notebook does them the same way."""
 
 from __future__ import annotations
 
 import os
 import random
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
+
+T = TypeVar("T")
 
 DEVICE_ENV_VAR = "COURSE_DEVICE"
 SEED_OFFSET_ENV_VAR = "COURSE_SEED_OFFSET"
@@ -25,9 +32,7 @@ def seed_offset() -> int:
     except ValueError:
         offset = -1
     if offset < 0:
-        raise ValueError(
-            f"{SEED_OFFSET_ENV_VAR}={raw!r} is not a non-negative integer; unset it or use e.g. 1 or 2."
-        )
+        raise ValueError(f"{SEED_OFFSET_ENV_VAR}={raw!r} is not a non-negative integer; unset it or use e.g. 1 or 2.")
     return offset
 
 
@@ -71,9 +76,7 @@ def default_device() -> torch.device:
         try:
             device = torch.device(requested)
         except RuntimeError as exc:
-            raise ValueError(
-                f"{DEVICE_ENV_VAR}={requested!r} is not a device name; use e.g. 'cpu' or 'cuda'."
-            ) from exc
+            raise ValueError(f"{DEVICE_ENV_VAR}={requested!r} is not a device name; use e.g. 'cpu' or 'cuda'.") from exc
         if device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(
                 f"{DEVICE_ENV_VAR}={requested!r} but this PyTorch sees no CUDA device; "
@@ -88,3 +91,26 @@ def progress_enabled(progress: bool | None) -> bool:
     if progress is not None:
         return progress
     return not os.environ.get("CI") and os.environ.get("COURSE_PROGRESS", "1") != "0"
+
+
+def progress_over(items: Iterable[T], *, total: int | None = None, desc: str = "runs") -> Iterator[T]:
+    """`items`, with one progress bar over them in JupyterLab (off under CI or `COURSE_PROGRESS=0`).
+
+    For a cell that trains many models: one bar over the runs, not one per tiny run."""
+    if not progress_enabled(None):
+        yield from items
+        return
+    from tqdm.auto import tqdm
+
+    yield from tqdm(items, total=total, desc=desc, leave=False)
+
+
+def default_cache_dir() -> Path:
+    """The per-user folder the course decompresses and downloads data into."""
+    if os.environ.get("COURSE_CACHE_DIR"):
+        return Path(os.environ["COURSE_CACHE_DIR"]).expanduser()
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "why-normalize"

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from course_utils.data import minibatch_indices
 from course_utils.runtime import default_device, make_generator, progress_enabled, seed_everything
 
 OPTIMIZERS = ("sgd", "adam")
 LOSSES = ("cross_entropy", "mse", "clipped_probabilities")
 CLASSIFICATION_LOSSES = ("cross_entropy", "clipped_probabilities")
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): how far from 0 and 1 Keras clipped probabilities
+Key = TypeVar("Key", bound=Hashable)
 
 
 def clipped_probability_loss(logits: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
@@ -49,6 +49,16 @@ class ClippedProbabilityLoss(nn.Module):
         return clipped_probability_loss(logits, target)
 
 
+def minibatch_indices(
+    n: int, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True
+) -> Iterator[Tensor]:
+    """Index tensors covering range(n) once, in batches; shuffled with `generator` if asked."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}.")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    yield from torch.split(order, batch_size)
+
+
 @dataclass
 class History:
     """What one call of `fit` measured."""
@@ -60,6 +70,12 @@ class History:
     wall_time: float = 0.0  # seconds spent in the training steps (validation excluded)
     diverged: bool = False
     diverged_at_step: int | None = None  # index into step_loss of the first NaN/inf loss
+    # With fit(..., eval_every=k): the steps taken at each evaluation (k, 2k, ...) and the
+    # validation accuracy there.
+    checkpoint_steps: list[int] = field(default_factory=list)
+    checkpoint_val_accuracy: list[float] = field(default_factory=list)
+    # With fit(..., stop_at_accuracy=a): the steps taken when validation accuracy first reached a.
+    target_reached_at_step: int | None = None
 
     @property
     def steps(self) -> int:
@@ -110,8 +126,17 @@ def _check_xy(x: Tensor, y: Tensor, loss: str, what: str) -> None:
         raise TypeError(f"{what}: regression targets y must be floats for mse, not {y.dtype}.")
 
 
-def _check_run(optimizer: str, epochs: int, batch_size: int, x: Tensor, y: Tensor, x_val: Tensor | None,
-               y_val: Tensor | None, loss: str, what: str) -> None:
+def _check_run(
+    optimizer: str,
+    epochs: int,
+    batch_size: int,
+    x: Tensor,
+    y: Tensor,
+    x_val: Tensor | None,
+    y_val: Tensor | None,
+    loss: str,
+    what: str,
+) -> None:
     """The checks every training entry point (`fit`, `fit_seeds`) makes of its common arguments."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
@@ -124,6 +149,29 @@ def _check_run(optimizer: str, epochs: int, batch_size: int, x: Tensor, y: Tenso
         raise ValueError("Pass both x_val and y_val, or neither.")
     if x_val is not None and y_val is not None:
         _check_xy(x_val, y_val, loss, f"{what} (validation data)")
+
+
+def _check_checkpoints(eval_every: object, stop_at_accuracy: object, has_validation: bool, loss: str) -> None:
+    """The checks `fit` makes of `eval_every` and `stop_at_accuracy`."""
+    if eval_every is not None and (not isinstance(eval_every, int) or isinstance(eval_every, bool) or eval_every < 1):
+        raise ValueError(
+            f"eval_every must be a positive integer (steps between evaluations) or None, not {eval_every!r}."
+        )
+    if stop_at_accuracy is not None and not (
+        isinstance(stop_at_accuracy, (int, float))
+        and not isinstance(stop_at_accuracy, bool)
+        and 0 < stop_at_accuracy <= 1
+    ):
+        raise ValueError(f"stop_at_accuracy must be an accuracy in (0, 1] or None, not {stop_at_accuracy!r}.")
+    for name, value in (("eval_every", eval_every), ("stop_at_accuracy", stop_at_accuracy)):
+        if value is None:
+            continue
+        if not has_validation:
+            raise ValueError(f"{name} measures validation accuracy: pass x_val and y_val too.")
+        if loss not in CLASSIFICATION_LOSSES:
+            raise ValueError(
+                f"{name} measures accuracy, which needs a classification loss {CLASSIFICATION_LOSSES}, not {loss!r}."
+            )
 
 
 def _model_output(model: nn.Module, xb: Tensor, loss: str, yb: Tensor) -> Tensor:
@@ -140,10 +188,9 @@ def evaluate(model: nn.Module, x: Tensor, y: Tensor, *, batch_size: int = 4096) 
     was_training = model.training
     model.eval()
     try:
-        correct = sum(
-            int((model(xb.to(device)).argmax(dim=1) == yb.to(device)).sum())
-            for xb, yb in zip(x.split(batch_size), y.split(batch_size))
-        )
+        correct = 0
+        for xb, yb in zip(torch.split(x, batch_size), torch.split(y, batch_size), strict=True):
+            correct += int((model(xb.to(device)).argmax(dim=1) == yb.to(device)).sum())
     finally:
         model.train(was_training)
     return correct / len(y)
@@ -158,10 +205,9 @@ def mean_loss(model: nn.Module, x: Tensor, y: Tensor, *, loss: str = "cross_entr
     was_training = model.training
     model.eval()
     try:
-        total = sum(
-            float(criterion(_model_output(model, xb.to(device), loss, yb), yb.to(device))) * len(yb)
-            for xb, yb in zip(x.split(4096), y.split(4096))
-        )
+        total = 0.0
+        for xb, yb in zip(torch.split(x, 4096), torch.split(y, 4096), strict=True):
+            total += float(criterion(_model_output(model, xb.to(device), loss, yb), yb.to(device))) * len(yb)
     finally:
         model.train(was_training)
     return total / len(y)
@@ -183,6 +229,9 @@ def fit(
     loss: Literal["cross_entropy", "mse", "clipped_probabilities"] = "cross_entropy",
     device: torch.device | str | None = None,
     progress: bool | None = None,
+    eval_every: int | None = None,
+    stop_at_accuracy: float | None = None,
+    shuffle: bool = True,
 ) -> History:
     """Train `model` in place with mini-batch SGD or Adam; return what was measured.
 
@@ -191,11 +240,26 @@ def fit(
     `x_val, y_val` are given. The model and data move to `device` (default: `default_device()`).
     `loss` is "cross_entropy" (of the logits), "mse", or "clipped_probabilities": cross-entropy
     of clipped softmax probabilities, as Keras computed it (see `clipped_probability_loss`).
+
+    `shuffle=False` trains on the rows in the order given (batch i is rows i·batch_size onwards,
+    the same in every epoch): for batches drawn beforehand, e.g. with replacement.
+
+    `eval_every=k` also measures the validation accuracy after every k training steps (counted
+    over the whole run, across epochs) into `checkpoint_steps` and `checkpoint_val_accuracy`.
+    `stop_at_accuracy=a` ends training as soon as a validation accuracy that `fit` measures (at
+    those checkpoints, and after each epoch) reaches a, and records the steps taken so far in
+    `target_reached_at_step`; the epoch it stops in is then closed as a diverged one is (its mean
+    loss so far, and a validation of the model as it was left). Both need `x_val, y_val` and a
+    classification loss. Evaluating changes nothing about the training itself (no random draws,
+    eval mode), and its time is left out of `wall_time`.
     """
     criterion = _loss_function(loss)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive finite number, not {lr!r}.")
     _check_run(optimizer, epochs, batch_size, x, y, x_val, y_val, loss, "fit")
+    _check_checkpoints(eval_every, stop_at_accuracy, x_val is not None, loss)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, not {shuffle!r}.")
 
     seed_everything(seed)
     target = torch.device(device) if device is not None else default_device()
@@ -204,9 +268,7 @@ def fit(
     x, y = x.to(target), y.to(target)
     params = list(model.parameters())
     opt: torch.optim.Optimizer = (
-        torch.optim.SGD(params, lr=lr, momentum=momentum)
-        if optimizer == "sgd"
-        else torch.optim.Adam(params, lr=lr)
+        torch.optim.SGD(params, lr=lr, momentum=momentum) if optimizer == "sgd" else torch.optim.Adam(params, lr=lr)
     )
     shuffler = make_generator(seed)
     history = History()
@@ -220,7 +282,7 @@ def fit(
     for _ in range(epochs):
         start = time.perf_counter()
         epoch_losses: list[float] = []
-        for index in minibatch_indices(len(x), batch_size, generator=shuffler):
+        for index in minibatch_indices(len(x), batch_size, generator=shuffler, shuffle=shuffle):
             if batch_size >= len(x):  # full batch: the order is irrelevant, skip copying the data
                 xb, yb = x, y
             else:
@@ -244,6 +306,15 @@ def fit(
             batch_loss.backward()
             opt.step()
             epoch_losses.append(value)
+            if eval_every is not None and x_val is not None and y_val is not None and history.steps % eval_every == 0:
+                paused = time.perf_counter()
+                accuracy = evaluate(model, x_val, y_val)
+                history.checkpoint_steps.append(history.steps)
+                history.checkpoint_val_accuracy.append(accuracy)
+                start += time.perf_counter() - paused  # validation is not training time
+                if stop_at_accuracy is not None and accuracy >= stop_at_accuracy:
+                    history.target_reached_at_step = history.steps
+                    break
         history.wall_time += time.perf_counter() - start
         if epoch_losses:
             history.epoch_train_loss.append(sum(epoch_losses) / len(epoch_losses))
@@ -251,8 +322,14 @@ def fit(
             # Also after a divergence: the accuracy the learner would see from this model.
             history.epoch_val_loss.append(mean_loss(model, x_val, y_val, loss=loss))
             if loss in CLASSIFICATION_LOSSES:
-                history.epoch_val_accuracy.append(evaluate(model, x_val, y_val))
-        if history.diverged:
+                at_checkpoint = bool(history.checkpoint_steps) and history.checkpoint_steps[-1] == history.steps
+                # The model has not changed since a checkpoint at this very step: its accuracy stands.
+                accuracy = history.checkpoint_val_accuracy[-1] if at_checkpoint else evaluate(model, x_val, y_val)
+                history.epoch_val_accuracy.append(accuracy)
+                reached = stop_at_accuracy is not None and accuracy >= stop_at_accuracy
+                if reached and history.target_reached_at_step is None and not history.diverged:
+                    history.target_reached_at_step = history.steps
+        if history.diverged or history.target_reached_at_step is not None:
             break
         if bar is not None:
             bar.update(1)
@@ -260,6 +337,33 @@ def fit(
     if bar is not None:
         bar.close()
     return history
+
+
+def seconds_per_step(
+    models: Mapping[Key, nn.Module],
+    x: Tensor,
+    y: Tensor,
+    *,
+    lr: Mapping[Key, float],
+    batch_size: int,
+    repeats: int = 5,
+) -> dict[Key, float]:
+    """Seconds per SGD step of each model: the fastest of `repeats` timed one-epoch `fit` passes
+    over `(x, y)` (seeds 0, 1, ...), the models taking turns, so that a busy spell of the machine
+    slows them alike and the minimum leaves it out. `lr[key]` is each model's rate; the models are
+    trained in place. Validation is not timed (`History.time_per_step`)."""
+    if not models:
+        raise ValueError("models is empty: give the models to time, e.g. {'plain': net, 'with BN': bn_net}.")
+    if set(lr) != set(models):
+        raise ValueError(f"lr must give one rate per model: models {list(models)}, rates for {list(lr)}.")
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, not {repeats!r}.")
+    timings: dict[Key, list[float]] = {key: [] for key in models}
+    for repeat in range(repeats):
+        for key, model in models.items():
+            history = fit(model, x, y, lr=lr[key], epochs=1, batch_size=batch_size, seed=repeat, progress=False)
+            timings[key].append(history.time_per_step)
+    return {key: min(times) for key, times in timings.items()}
 
 
 @dataclass(frozen=True)
@@ -299,9 +403,20 @@ def sweep_learning_rates(
     for lr in lrs:
         seed_everything(seed)
         model = make_model()
-        history = fit(model, x, y, optimizer=optimizer, lr=float(lr), epochs=epochs,
-                      batch_size=batch_size, seed=seed, x_val=x_val, y_val=y_val,
-                      momentum=momentum, progress=False)
+        history = fit(
+            model,
+            x,
+            y,
+            optimizer=optimizer,
+            lr=float(lr),
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            x_val=x_val,
+            y_val=y_val,
+            momentum=momentum,
+            progress=False,
+        )
         points.append(SweepPoint(float(lr), history))
     return points
 
@@ -327,3 +442,13 @@ def good_range(points: Sequence[SweepPoint], within: float = 0.02) -> tuple[floa
     while high < len(ordered) - 1 and good(ordered[high + 1]):
         high += 1
     return ordered[low].lr, ordered[high].lr
+
+
+def largest_rate(points: Sequence[SweepPoint], *, accuracy_above: float | None = None) -> float:
+    """The largest rate of a sweep whose run did not diverge and, with `accuracy_above`, reached a
+    validation accuracy above it (a rate that still *learns*, not only one whose loss stayed
+    finite); 0.0 when no rate did."""
+    return max(
+        (p.lr for p in points if not p.diverged and (accuracy_above is None or p.accuracy > accuracy_above)),
+        default=0.0,
+    )

@@ -98,4 +98,4 @@ class GridExplorer:
         self.last_redraw_seconds = time.perf_counter() - start
 
     def _ipython_display_(self) -> None:
-        display(self.widget)
+        display(self.widget)  # type: ignore[no-untyped-call]  # IPython ships no annotations here

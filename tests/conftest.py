@@ -16,6 +16,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests marked after_notebooks check what the notebooks wrote: run them last."""
     items.sort(key=lambda item: item.get_closest_marker("after_notebooks") is not None)
 
+
 FAKE_COUNTS = {"train": 60_000, "t10k": 10_000}
 
 

@@ -29,11 +29,17 @@ def small_mlp() -> nn.Module:
     return mlp(20, [16], 3)
 
 
-def sequential(make_model: Callable[[], nn.Module], x: Tensor, y: Tensor, seeds: Sequence[int],
-               lrs: Sequence[float], **options: object) -> list[History]:
+def sequential(
+    make_model: Callable[[], nn.Module],
+    x: Tensor,
+    y: Tensor,
+    seeds: Sequence[int],
+    lrs: Sequence[float],
+    **options: object,
+) -> list[History]:
     """What fit_seeds promises to reproduce: one fresh seeded model per seed, trained by fit."""
     histories = []
-    for seed, lr in zip(seeds, lrs):
+    for seed, lr in zip(seeds, lrs, strict=True):
         seed_everything(seed)
         histories.append(fit(make_model(), x, y, seed=seed, lr=lr, progress=False, **options))  # type: ignore[arg-type]
     return histories
@@ -51,17 +57,24 @@ def assert_same(batched: History, reference: History, rel: float = 1e-4) -> None
     assert batched.wall_time > 0
 
 
-@pytest.mark.parametrize(("optimizer", "momentum", "lr", "loss"), [
-    ("sgd", 0.0, 0.2, "cross_entropy"), ("sgd", 0.9, 0.05, "cross_entropy"), ("adam", 0.0, 0.01, "cross_entropy"),
-    ("adam", 0.0, 0.01, "clipped_probabilities")])
+@pytest.mark.parametrize(
+    ("optimizer", "momentum", "lr", "loss"),
+    [
+        ("sgd", 0.0, 0.2, "cross_entropy"),
+        ("sgd", 0.9, 0.05, "cross_entropy"),
+        ("adam", 0.0, 0.01, "cross_entropy"),
+        ("adam", 0.0, 0.01, "clipped_probabilities"),
+    ],
+)
 def test_each_member_matches_sequential_fit(optimizer: str, momentum: float, lr: float, loss: str) -> None:
     x, y = data()
-    options: dict[str, object] = dict(epochs=2, batch_size=32, optimizer=optimizer, momentum=momentum,
-                                      x_val=x, y_val=y, loss=loss)
+    options: dict[str, object] = dict(
+        epochs=2, batch_size=32, optimizer=optimizer, momentum=momentum, x_val=x, y_val=y, loss=loss
+    )
     histories = fit_seeds(small_mlp, x, y, seeds=SEEDS, lr=lr, progress=False, **options)  # type: ignore[arg-type]
     references = sequential(small_mlp, x, y, SEEDS, [lr] * 3, **options)
     assert len(histories) == 3
-    for batched, reference in zip(histories, references):
+    for batched, reference in zip(histories, references, strict=True):
         assert batched.steps == 2 * 16
         assert_same(batched, reference)
     assert histories[0].step_loss[0] != pytest.approx(histories[1].step_loss[0], rel=1e-3)  # seeds matter
@@ -79,7 +92,7 @@ def test_per_member_learning_rates_float64_and_full_batch() -> None:
     for batch_size in (64, 512):  # 512: full batch, the same rows for every member
         options: dict[str, object] = dict(epochs=2, batch_size=batch_size, x_val=x, y_val=y)
         histories = fit_seeds(model, x, y, seeds=seeds, lr=lrs, progress=False, **options)  # type: ignore[arg-type]
-        for batched, reference in zip(histories, sequential(model, x, y, seeds, lrs, **options)):
+        for batched, reference in zip(histories, sequential(model, x, y, seeds, lrs, **options), strict=True):
             assert_same(batched, reference, rel=1e-10)
         assert histories[0].step_loss[-1] != pytest.approx(histories[1].step_loss[-1], rel=1e-3)
 
@@ -100,7 +113,7 @@ def test_any_buffer_free_model_is_batched_through_vmap() -> None:
     x, y = data()
     options: dict[str, object] = dict(epochs=1, batch_size=32, optimizer="adam", x_val=x, y_val=y)
     histories = fit_seeds(Residual, x, y, seeds=SEEDS, lr=0.01, batched=True, progress=False, **options)  # type: ignore[arg-type]
-    for batched, reference in zip(histories, sequential(Residual, x, y, SEEDS, [0.01] * 3, **options)):
+    for batched, reference in zip(histories, sequential(Residual, x, y, SEEDS, [0.01] * 3, **options), strict=True):
         assert_same(batched, reference)
 
 
@@ -115,10 +128,10 @@ def test_a_diverging_member_stops_alone() -> None:
     assert broken.diverged_at_step == references[1].diverged_at_step == broken.steps - 1
     assert not math.isfinite(broken.step_loss[-1])
     assert len(broken.epoch_val_accuracy) == 1 and 0 <= broken.final_val_accuracy <= 1
-    for batched, reference in zip(histories, references):
+    for batched, reference in zip(histories, references, strict=True):
         assert_same(batched, reference)
     healthy = fit_seeds(small_mlp, x, y, seeds=[0, 2], lr=0.1, progress=False, **options)  # type: ignore[arg-type]
-    for batched, alone in zip([histories[0], histories[2]], healthy):
+    for batched, alone in zip([histories[0], histories[2]], healthy, strict=True):
         assert not batched.diverged and batched.steps == 3 * 16
         assert batched.step_loss == pytest.approx(alone.step_loss, rel=1e-6)
         assert batched.epoch_val_accuracy == alone.epoch_val_accuracy
@@ -136,7 +149,7 @@ def test_unbatchable_models_fall_back_to_fit_exactly() -> None:
     x, y = data()
     options: dict[str, object] = dict(epochs=1, batch_size=64, x_val=x, y_val=y)
     histories = fit_seeds(dropout_mlp, x, y, seeds=SEEDS, lr=0.1, progress=False, **options)  # type: ignore[arg-type]
-    for batched, reference in zip(histories, sequential(dropout_mlp, x, y, SEEDS, [0.1] * 3, **options)):
+    for batched, reference in zip(histories, sequential(dropout_mlp, x, y, SEEDS, [0.1] * 3, **options), strict=True):
         assert batched.step_loss == reference.step_loss
         assert batched.epoch_val_accuracy == reference.epoch_val_accuracy
     with pytest.raises(ValueError, match="batching it failed.*batched=None"):
@@ -154,17 +167,21 @@ def test_batch_norm_members_batch_and_keep_their_own_running_statistics(input_ba
 
     options: dict[str, object] = dict(epochs=2, batch_size=32, x_val=x[:200], y_val=y[:200])
     runs = train_seeds(make, x, y, seeds=SEEDS, lr=[0.05, 0.1, 0.3], batched=True, progress=False, **options)  # type: ignore[arg-type]
-    for seed, lr, run in zip(SEEDS, [0.05, 0.1, 0.3], runs):
+    for seed, lr, run in zip(SEEDS, [0.05, 0.1, 0.3], runs, strict=True):
         seed_everything(seed)
         reference_model = make()
         reference = fit(reference_model, x, y, seed=seed, lr=lr, progress=False, **options)  # type: ignore[arg-type]
         assert_same(run.history, reference, rel=1e-3)
-        for (name, ours), theirs in zip(run.model.state_dict().items(), reference_model.state_dict().values()):
+        for (name, ours), theirs in zip(
+            run.model.state_dict().items(), reference_model.state_dict().values(), strict=True
+        ):
             if torch.isfinite(theirs.float()).all():
                 assert torch.allclose(ours.float(), theirs.float(), rtol=1e-3, atol=1e-4), name
     means = [v for k, v in runs[0].model.state_dict().items() if k.endswith("running_mean")]
-    assert len(means) == 2 + input_batch_norm and all(m.abs().sum() > 0 for m in means)   # trained, per member
-    assert not torch.equal(means[0], [v for k, v in runs[1].model.state_dict().items() if k.endswith("running_mean")][0])
+    assert len(means) == 2 + input_batch_norm and all(m.abs().sum() > 0 for m in means)  # trained, per member
+    assert not torch.equal(
+        means[0], [v for k, v in runs[1].model.state_dict().items() if k.endswith("running_mean")][0]
+    )
 
 
 def test_train_seeds_returns_trained_models_that_evaluate_as_their_histories_say() -> None:
@@ -172,8 +189,9 @@ def test_train_seeds_returns_trained_models_that_evaluate_as_their_histories_say
     from course_utils.train import evaluate
 
     x, y = data()
-    runs = train_seeds(small_mlp, x, y, seeds=SEEDS, lr=[0.2, 0.2, 1e6], epochs=2, batch_size=32, x_val=x, y_val=y,
-                       progress=False)
+    runs = train_seeds(
+        small_mlp, x, y, seeds=SEEDS, lr=[0.2, 0.2, 1e6], epochs=2, batch_size=32, x_val=x, y_val=y, progress=False
+    )
     for run in runs[:2]:
         assert evaluate(run.model, x, y) == pytest.approx(run.history.final_val_accuracy, abs=1.5 / 512)
     assert runs[2].history.diverged and runs[2].model is not runs[0].model
@@ -190,7 +208,7 @@ def test_sweep_seeds_and_the_median_best_rate() -> None:
 
     def fake(accuracies: list[float]) -> list[SweepPoint]:
         out = []
-        for lr, accuracy in zip([0.1, 1.0], accuracies):
+        for lr, accuracy in zip([0.1, 1.0], accuracies, strict=False):  # one test gives a seed fewer rates
             history = History()
             history.epoch_val_accuracy.append(accuracy)
             out.append(SweepPoint(lr, history))
@@ -198,9 +216,29 @@ def test_sweep_seeds_and_the_median_best_rate() -> None:
 
     # One lucky seed does not move the median: 1.0 wins on seed 0 only.
     assert best_rate_by_median({0: fake([0.5, 0.9]), 1: fake([0.6, 0.4]), 2: fake([0.6, 0.5])}) == 0.1
-    assert best_rate_by_median({0: fake([0.5, 0.5])}) == 0.1      # a tie goes to the smaller rate
+    assert best_rate_by_median({0: fake([0.5, 0.5])}) == 0.1  # a tie goes to the smaller rate
     with pytest.raises(ValueError, match="same learning rates"):
         best_rate_by_median({0: fake([0.5, 0.5]), 1: fake([0.5])})
+
+
+def test_accuracies_at_a_rate_and_medians_by_rate() -> None:
+    from course_utils.batched import accuracies_at, median_accuracy_by_rate
+    from course_utils.train import SweepPoint
+
+    def points(accuracies: list[float]) -> list[SweepPoint]:
+        out = []
+        for lr, accuracy in zip([0.1, 0.3], accuracies, strict=True):
+            history = History()
+            history.epoch_val_accuracy.append(accuracy)
+            out.append(SweepPoint(lr, history))
+        return out
+
+    sweep = {7: points([0.5, 0.9]), 3: points([0.6, 0.4]), 5: points([0.7, 0.5])}
+    assert accuracies_at(sweep, 0.3).tolist() == [0.9, 0.4, 0.5]  # in the mapping's seed order
+    assert accuracies_at(sweep, 0.1 + 1e-17).tolist() == [0.5, 0.6, 0.7]  # a rate written another way
+    assert median_accuracy_by_rate(sweep).tolist() == [0.6, 0.5]
+    with pytest.raises(ValueError, match="no run at lr=1"):
+        accuracies_at(sweep, 1.0)
 
 
 def test_regression_with_mse() -> None:
@@ -213,7 +251,7 @@ def test_regression_with_mse() -> None:
 
     options: dict[str, object] = dict(epochs=30, batch_size=64, loss="mse", x_val=x, y_val=y)
     histories = fit_seeds(linear, x, y, seeds=[0, 1], lr=[0.5, 0.05], progress=False, **options)  # type: ignore[arg-type]
-    for batched, reference in zip(histories, sequential(linear, x, y, [0, 1], [0.5, 0.05], **options)):
+    for batched, reference in zip(histories, sequential(linear, x, y, [0, 1], [0.5, 0.05], **options), strict=True):
         assert_same(batched, reference)
         assert not batched.epoch_val_accuracy
     assert histories[0].epoch_val_loss[-1] < 0.01 < histories[1].epoch_val_loss[-1]
@@ -226,7 +264,9 @@ def test_seed_offset_gives_other_members_that_still_match_fit(monkeypatch: pytes
     plain = fit_seeds(small_mlp, x, y, seeds=[0, 1], lr=0.1, progress=False, **options)  # type: ignore[arg-type]
     monkeypatch.setenv("COURSE_SEED_OFFSET", "1")
     shifted = fit_seeds(small_mlp, x, y, seeds=[0, 1], lr=0.1, progress=False, **options)  # type: ignore[arg-type]
-    for before, after, reference in zip(plain, shifted, sequential(small_mlp, x, y, [0, 1], [0.1, 0.1], **options)):
+    for before, after, reference in zip(
+        plain, shifted, sequential(small_mlp, x, y, [0, 1], [0.1, 0.1], **options), strict=True
+    ):
         assert after.step_loss[0] != pytest.approx(before.step_loss[0], rel=1e-3)
         assert_same(after, reference)
 
@@ -268,7 +308,7 @@ def test_bad_arguments_get_clear_errors() -> None:
 
 
 def test_batch_norm_refuses_a_batch_of_one_as_pytorch_does() -> None:
-    x, y = data(33)   # batch 32: the last batch holds one row
+    x, y = data(33)  # batch 32: the last batch holds one row
     with pytest.raises(ValueError, match="more than 1 value per channel"):
         fit_seeds(batch_norm_mlp, x, y, seeds=SEEDS, lr=0.1, epochs=1, batch_size=32, batched=True, progress=False)
 
@@ -277,10 +317,11 @@ def test_clipped_loss_members_with_huge_inputs_match_fit() -> None:
     """Inputs 300x too large: many probabilities fall below the clip, as in the asker's raw-pixel run."""
     x, y = data()
     x = x * 300
-    options: dict[str, object] = dict(epochs=1, batch_size=32, optimizer="adam", x_val=x, y_val=y,
-                                      loss="clipped_probabilities")
+    options: dict[str, object] = dict(
+        epochs=1, batch_size=32, optimizer="adam", x_val=x, y_val=y, loss="clipped_probabilities"
+    )
     histories = fit_seeds(small_mlp, x, y, seeds=SEEDS, lr=1e-3, progress=False, **options)  # type: ignore[arg-type]
-    for batched, reference in zip(histories, sequential(small_mlp, x, y, SEEDS, [1e-3] * 3, **options)):
+    for batched, reference in zip(histories, sequential(small_mlp, x, y, SEEDS, [1e-3] * 3, **options), strict=True):
         assert_same(batched, reference)
     largest = max(max(h.step_loss) for h in histories)
     assert 5 < largest <= -math.log(1e-7) + 1e-5  # far from ln 3, yet bounded by the clip

@@ -10,7 +10,10 @@ from course_utils.batchnorm import BatchNorm1d
 
 
 def pair(features: int = 5, momentum: float = 0.1) -> tuple[BatchNorm1d, nn.BatchNorm1d]:
-    ours, theirs = BatchNorm1d(features, momentum=momentum).double(), nn.BatchNorm1d(features, momentum=momentum).double()
+    ours, theirs = (
+        BatchNorm1d(features, momentum=momentum).double(),
+        nn.BatchNorm1d(features, momentum=momentum).double(),
+    )
     gamma = torch.rand(features, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.5
     beta = torch.randn(features, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
     with torch.no_grad():  # non-trivial γ and β, the same in both

@@ -43,8 +43,12 @@ def test_post_build_stops_at_the_first_failure(tmp_path: Path) -> None:
     (fake_bin / "python").write_text(f"#!/bin/sh\ntouch {tmp_path}/python-ran\n")
     for tool in fake_bin.iterdir():
         tool.chmod(0o755)
-    result = subprocess.run(["bash", str(BINDER / "postBuild")], cwd=tmp_path, capture_output=True,
-                            env=dict(os.environ, PATH=f"{fake_bin}:/usr/bin:/bin"))
+    result = subprocess.run(
+        ["bash", str(BINDER / "postBuild")],
+        cwd=tmp_path,
+        capture_output=True,
+        env=dict(os.environ, PATH=f"{fake_bin}:/usr/bin:/bin"),
+    )
     assert result.returncode == 3 and not (tmp_path / "python-ran").exists()
 
 

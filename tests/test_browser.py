@@ -32,8 +32,12 @@ CELL_BUDGET_SECONDS = 300  # whole-notebook time limit in the browser (the cours
 
 
 def chromium_path() -> str:
-    for candidate in (os.environ.get("COURSE_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("COURSE_CHROMIUM"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     pytest.fail(
@@ -51,7 +55,10 @@ def free_port() -> int:
 def write_settings(settings_dir: Path) -> None:
     """No news or update toasts over the page, and no autosave."""
     overrides = {
-        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+        "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+            "fetchNews": "false",
+            "checkForUpdates": False,
+        },
         "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
     }
     for relative, values in overrides.items():
@@ -68,17 +75,30 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     settings = root / ".settings"
     write_settings(settings)
     port = free_port()
-    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
-               COURSE_PROGRESS="0")
+    env = dict(
+        os.environ,
+        JUPYTERLAB_SETTINGS_DIR=str(settings),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+        COURSE_PROGRESS="0",
+    )
     command = [
-        sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.port={port}",
-        "--ServerApp.ip=127.0.0.1", "--ServerApp.token=", "--ServerApp.password=",
-        f"--ServerApp.root_dir={root}", "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.expose_app_in_browser=True",
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--ServerApp.port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.token=",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.expose_app_in_browser=True",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")  # JupyterLab refuses to start as root without it
-    log = open(root / "server.log", "w")  # noqa: SIM115 - closed below
+    log = open(root / "server.log", "w")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -87,9 +107,11 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             try:
                 urllib.request.urlopen(f"{url}/api/status", timeout=2)
                 break
-            except OSError:
+            except OSError as error:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:])
+                    raise RuntimeError(
+                        "JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:]
+                    ) from error
                 time.sleep(0.5)
         yield url
     finally:
@@ -109,9 +131,16 @@ def browser() -> Iterator[object]:
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=chromium_path(), headless=True,
-            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-gpu"],
+            executable_path=chromium_path(),
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-gpu",
+            ],
         )
         try:
             yield chromium
@@ -178,7 +207,8 @@ def test_notebook_runs_in_jupyterlab(jupyterlab: str, browser: object, notebook:
             handle.press("ArrowLeft" if at_end else "ArrowRight")
             page.wait_for_function(
                 "([selector, before]) => document.querySelector(selector).getAttribute('src') !== before",
-                arg=[".jp-OutputArea-output .widget-image", before], timeout=20_000,
+                arg=[".jp-OutputArea-output .widget-image", before],
+                timeout=20_000,
             )
             page.screenshot(path=str(SCREENSHOTS / f"{Path(notebook).stem}-slider-moved.png"), full_page=False)
     finally:

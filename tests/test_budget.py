@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
-TOP = Path(__file__).parent.parent
-sys.path.insert(0, str(TOP / "tools"))
+import budget  # from tools/ (pytest's pythonpath, pyproject.toml)
 
-import budget  # noqa: E402
+TOP = Path(__file__).parent.parent
 
 
 def test_the_table_marks_every_miss() -> None:

@@ -51,13 +51,11 @@ def test_every_check_turns_a_crash_into_a_hint(name: str) -> None:
 
 
 def test_wrong_answers_get_specific_hints() -> None:
-    sample_std = check.check_pixel_statistics(
-        lambda x: (x.float().mean(0), x.float().std(0))
-    )
+    sample_std = check.check_pixel_statistics(lambda x: (x.float().mean(0), x.float().std(0)))
     assert sample_std.status == "wrong" and "correction=0" in sample_std.message
     half_right = check.check_equivalent_learning_rate(lambda lr, s: lr / s)
     assert half_right.status == "wrong" and "twice" in half_right.message
-    leaky = check.check_standardize_with_train_statistics(
+    leaky = check.check_standardize(
         lambda a, b: ((a - a.mean(0)) / a.std(0, correction=0), (b - b.mean(0)) / b.std(0, correction=0))
     )
     assert leaky.status == "wrong" and "training mean" in leaky.message
@@ -70,9 +68,9 @@ def test_notebook_02_checks_name_the_usual_mistakes() -> None:
     assert any_instead_of_all.status == "wrong" and "every" in any_instead_of_all.message
     strict = check.check_dead_units(lambda z: (z < 0).all(dim=0))
     assert strict.status == "wrong" and "z = 0" in strict.message
-    no_bias = check.check_preactivation_std(lambda x: math.sqrt((x * x).mean().item() / 3))
+    no_bias = check.check_predicted_preactivation_std(lambda x: math.sqrt((x * x).mean().item() / 3))
     assert no_bias.status == "wrong" and "bias" in no_bias.message
-    variance = check.check_preactivation_std(lambda x: math.sqrt((x.var().item() + 1 / x.shape[1]) / 3))
+    variance = check.check_predicted_preactivation_std(lambda x: math.sqrt((x.var().item() + 1 / x.shape[1]) / 3))
     assert variance.status == "wrong" and "mean of x²" in variance.message
 
 
@@ -99,17 +97,23 @@ def test_notebook_03_to_05_checks_name_the_usual_mistakes() -> None:
     assert diagonal.status == "wrong" and "eigenvalues" in diagonal.message
     signed = check.check_standardized_condition_number(lambda r: (1 + r) / (1 - r))
     assert signed.status == "wrong" and "|ρ|" in signed.message
-    halved = check.check_mse_hessian(lambda x: torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1).T
-                                     @ torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) / len(x))
+    halved = check.check_mse_hessian_with_bias(
+        lambda x: (
+            torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1).T
+            @ torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1)
+            / len(x)
+        )
+    )
     assert halved.status == "wrong" and "factor 2" in halved.message
     default_bound = check.check_default_init_variance(lambda n: 1 / n)
     assert default_bound.status == "wrong" and "a²/3" in default_bound.message
     variance = check.check_kaiming_std(lambda n: 2 / n)
     assert variance.status == "wrong" and "square root" in variance.message
     unbiased = check.check_batch_norm_forward(
-        lambda x, g, b, e: g * (x - x.mean(0)) / torch.sqrt(x.var(0, correction=1) + e) + b)
+        lambda x, g, b, e: g * (x - x.mean(0)) / torch.sqrt(x.var(0, correction=1) + e) + b
+    )
     assert unbiased.status == "wrong" and "biased" in unbiased.message
-    keras = check.check_running_variance_update(lambda r, x, m: m * r + (1 - m) * x.var(0, correction=1))
+    keras = check.check_update_running_var(lambda r, x, m: m * r + (1 - m) * x.var(0, correction=1))
     assert keras.status == "wrong" and "Keras" in keras.message
     identity = check.check_fold_batch_norm(lambda linear, norm: linear)
     assert identity.status == "wrong" and "running_var" in identity.message

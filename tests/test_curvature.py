@@ -11,19 +11,25 @@ from torch import nn
 
 from course_utils.curvature import (
     HessianVectorProduct,
+    best_fixed_steps,
     condition_number,
     descend_quadratic,
+    diagonally_rescaled_condition_number,
     hessian,
+    model_loss,
     mse_hessian,
     mse_minimizer,
     top_eigenvalues,
+    two_feature_hessian,
 )
 
 
 def small_regression() -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     x = torch.randn(64, 3, generator=g, dtype=torch.float64) * torch.tensor([1.0, 10.0, 0.1], dtype=torch.float64) + 2
-    y = x @ torch.tensor([0.5, -0.2, 3.0], dtype=torch.float64) + 0.1 * torch.randn(64, generator=g, dtype=torch.float64)
+    y = x @ torch.tensor([0.5, -0.2, 3.0], dtype=torch.float64) + 0.1 * torch.randn(
+        64, generator=g, dtype=torch.float64
+    )
     return x, y
 
 
@@ -36,12 +42,19 @@ def test_hessian_matches_autograd_functional_on_a_small_network() -> None:
     names = [n for n, _ in model.named_parameters()]
 
     def loss_of(*flat: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(torch.func.functional_call(model, dict(zip(names, flat)), (x,)), y)
+        return nn.functional.cross_entropy(
+            torch.func.functional_call(model, dict(zip(names, flat, strict=True)), (x,)), y
+        )
 
     blocks = torch.autograd.functional.hessian(loss_of, tuple(p.detach() for p in params))
     sizes = [p.numel() for p in params]
-    reference = torch.cat([torch.cat([blocks[i][j].reshape(sizes[i], sizes[j]) for j in range(len(params))], 1)
-                           for i in range(len(params))], 0)
+    reference = torch.cat(
+        [
+            torch.cat([blocks[i][j].reshape(sizes[i], sizes[j]) for j in range(len(params))], 1)
+            for i in range(len(params))
+        ],
+        0,
+    )
     ours = hessian(lambda: nn.functional.cross_entropy(model(x), y), params)
     assert ours.shape == (sum(sizes), sum(sizes))
     torch.testing.assert_close(ours, reference, rtol=1e-9, atol=1e-12)
@@ -50,7 +63,7 @@ def test_hessian_matches_autograd_functional_on_a_small_network() -> None:
 def test_mse_hessian_closed_form_equals_autograd_and_does_not_depend_on_the_weights() -> None:
     x, y = small_regression()
     layer = nn.Linear(3, 1).double()
-    loss = lambda: nn.functional.mse_loss(layer(x).squeeze(1), y)  # noqa: E731
+    loss = model_loss(layer, x, y, loss="mse")
     closed_form = mse_hessian(x)
     np.testing.assert_allclose(hessian(loss, [layer.weight, layer.bias]).numpy(), closed_form, rtol=1e-10)
     with torch.no_grad():
@@ -63,7 +76,7 @@ def test_mse_hessian_closed_form_equals_autograd_and_does_not_depend_on_the_weig
 def test_top_eigenvalues_match_numpy() -> None:
     x, y = small_regression()
     layer = nn.Linear(3, 1).double()
-    loss = lambda: nn.functional.mse_loss(layer(x).squeeze(1), y)  # noqa: E731
+    loss = model_loss(layer, x, y, loss="mse")
     exact = np.sort(np.linalg.eigvalsh(mse_hessian(x)))[::-1]
     found = top_eigenvalues(loss, [layer.weight, layer.bias], k=2, iterations=2000, tolerance=1e-12)
     np.testing.assert_allclose(found.numpy(), exact[:2], rtol=1e-6)
@@ -76,7 +89,7 @@ def test_top_eigenvalue_of_a_bigger_model_by_products_only() -> None:
     x = torch.randn(500, 40, dtype=torch.float64) * 3
     y = torch.randint(0, 5, (500,))
     layer = nn.Linear(40, 5).double()
-    loss = lambda: nn.functional.cross_entropy(layer(x), y)  # noqa: E731
+    loss = model_loss(layer, x, y)
     exact = np.linalg.eigvalsh(hessian(loss, [layer.weight, layer.bias]).numpy())
     found = top_eigenvalues(loss, list(layer.parameters()), k=3, iterations=3000, tolerance=1e-12)
     np.testing.assert_allclose(found.numpy(), np.sort(exact)[::-1][:3], rtol=1e-5)
@@ -123,11 +136,66 @@ def test_descent_follows_torch_optim_step_by_step(optimizer: str) -> None:
     w_star = np.array([0.5, -1.0])
     path = descend_quadratic(h, [2.0, 2.0], lr=0.05, steps=40, minimum=w_star, optimizer=optimizer)  # type: ignore[arg-type]
     w = torch.tensor([2.0, 2.0], dtype=torch.float64, requires_grad=True)
-    opt = (torch.optim.Adam([w], lr=0.05) if optimizer == "adam"
-           else torch.optim.SGD([w], lr=0.05, momentum=0.9 if optimizer == "momentum" else 0.0))
+    opt = (
+        torch.optim.Adam([w], lr=0.05)
+        if optimizer == "adam"
+        else torch.optim.SGD([w], lr=0.05, momentum=0.9 if optimizer == "momentum" else 0.0)
+    )
     ht, target = torch.tensor(h), torch.tensor(w_star)
     for step in range(40):
         opt.zero_grad()
         (0.5 * (w - target) @ ht @ (w - target)).backward()
         opt.step()
         np.testing.assert_allclose(path.points[step + 1], w.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_model_loss_is_the_full_batch_loss_and_binds_its_model() -> None:
+    torch.manual_seed(0)
+    x, labels, targets = torch.randn(20, 3), torch.randint(0, 4, (20,)), torch.randn(20)
+    closures = []
+    for _ in range(2):  # closures made in a loop must not all see the last model
+        model = nn.Linear(3, 4)
+        closures.append((model, model_loss(model, x, labels)))
+    for model, closure in closures:
+        assert closure().item() == pytest.approx(nn.functional.cross_entropy(model(x), labels).item())
+    regression = nn.Linear(3, 1)
+    assert model_loss(regression, x, targets, loss="mse")().item() == pytest.approx(
+        ((regression(x).squeeze(1) - targets) ** 2).mean().item()
+    )
+    with pytest.raises(ValueError, match="cross_entropy"):
+        model_loss(regression, x, targets, loss="hinge")
+
+
+def test_two_feature_hessian_is_twice_the_covariance() -> None:
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 200_000, generator=g, dtype=torch.float64)
+    scale, rho = 3.0, 0.6
+    features = torch.stack([a, scale * (rho * a + math.sqrt(1 - rho**2) * b)], dim=1)
+    empirical = mse_hessian(features - features.mean(dim=0), bias=False)
+    assert np.allclose(two_feature_hessian(scale, rho), empirical, rtol=0.02, atol=0.03)
+    with pytest.raises(ValueError, match="correlation"):
+        two_feature_hessian(1.0, 1.0)
+
+
+def test_best_fixed_steps_match_the_classical_rates() -> None:
+    h = np.diag([8.0, 2.0])  # κ = 4
+    steps = best_fixed_steps(h)
+    assert steps.gd_lr == pytest.approx(0.2)
+    assert steps.momentum == pytest.approx(((2 - 1) / (2 + 1)) ** 2)
+    assert steps.momentum_lr == pytest.approx(4 / (math.sqrt(8) + math.sqrt(2)) ** 2)
+    # At the best fixed step GD contracts by (κ−1)/(κ+1) per step, and no other step does better.
+    gd = descend_quadratic(h, [1.0, 1.0], lr=steps.gd_lr, steps=50)
+    assert gd.contraction_rate() == pytest.approx(3 / 5, rel=1e-6)
+    assert descend_quadratic(h, [1.0, 1.0], lr=0.9 * steps.gd_lr, steps=50).contraction_rate() > 3 / 5
+    with pytest.raises(ValueError, match="positive definite"):
+        best_fixed_steps(np.diag([1.0, 0.0]))
+
+
+def test_diagonal_rescaling_rounds_an_axis_ravine_but_not_a_diagonal_one() -> None:
+    assert diagonally_rescaled_condition_number(two_feature_hessian(10.0, 0.0)) == pytest.approx(1.0)
+    rotated = two_feature_hessian(1.0, 0.98)
+    assert diagonally_rescaled_condition_number(rotated) == pytest.approx(condition_number(rotated))
+    # By hand: D H D is the correlation matrix, κ = (1 + ρ)/(1 − ρ) whatever the scale.
+    assert diagonally_rescaled_condition_number(two_feature_hessian(7.0, 0.5)) == pytest.approx(1.5 / 0.5)
+    with pytest.raises(ValueError, match="positive diagonal"):
+        diagonally_rescaled_condition_number(np.diag([1.0, 0.0]))

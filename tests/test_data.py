@@ -11,11 +11,9 @@ import torch
 import course_utils.data as data
 from course_utils.data import (
     DataNotFoundError,
-    iterate_minibatches,
     load_fashion_mnist,
     load_tabular,
     locate_fashion_mnist,
-    minibatch_indices,
 )
 
 RAW = Path("FashionMNIST") / "raw"
@@ -144,32 +142,6 @@ def test_the_genuine_data_set(real_train: tuple[torch.Tensor, torch.Tensor]) -> 
 
 
 # ----------------------------------------------------------------------------- batching
-
-
-def test_minibatches_cover_every_sample_once_in_a_seeded_order() -> None:
-    x = torch.arange(103).float().unsqueeze(1)
-    y = torch.arange(103)
-    batches = list(iterate_minibatches(x, y, 10, seed=1))
-    assert [len(b[1]) for b in batches] == [10] * 10 + [3]
-    seen = torch.cat([b[1] for b in batches])
-    assert sorted(seen.tolist()) == list(range(103))
-    assert torch.equal(torch.cat([b[0] for b in batches]).squeeze(1).long(), seen)
-    again = torch.cat([b[1] for b in iterate_minibatches(x, y, 10, seed=1)])
-    other = torch.cat([b[1] for b in iterate_minibatches(x, y, 10, seed=2)])
-    assert torch.equal(seen, again) and not torch.equal(seen, other)
-    in_order = torch.cat([b[1] for b in iterate_minibatches(x, y, 10, shuffle=False)])
-    assert torch.equal(in_order, y)
-
-
-@pytest.mark.parametrize("bad", [0, -3, 2.5, None])
-def test_bad_batch_size_is_a_clear_error(bad: object) -> None:
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
-        list(minibatch_indices(10, bad))  # type: ignore[arg-type]
-
-
-def test_x_and_y_of_different_lengths_are_rejected() -> None:
-    with pytest.raises(ValueError, match="same length"):
-        list(iterate_minibatches(torch.zeros(5, 2), torch.zeros(4), 2))
 
 
 # ----------------------------------------------------------------------------- tabular

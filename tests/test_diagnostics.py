@@ -8,9 +8,25 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.data import fit_preprocessing
-from course_utils.diagnostics import activation_derivative, flat_intervals, layer_stats, stats_table
+from course_utils.diagnostics import (
+    DEAD_SHARE,
+    EXPLODING_STD,
+    SATURATED_SHARE,
+    VANISHING_GRADIENT_RATIO,
+    VANISHING_SIGNAL_RATIO,
+    LayerStats,
+    activation_derivative,
+    describe_intervals,
+    flat_intervals,
+    hidden_layer_stats,
+    hidden_std_ratio,
+    layer_stats,
+    signal_verdict,
+    stat_by_layer,
+    stats_table,
+)
 from course_utils.models import mlp
+from course_utils.preprocessing import fit_preprocessing
 
 
 def hand_built() -> nn.Sequential:
@@ -30,8 +46,11 @@ def test_statistics_match_a_hand_computation(data: tuple[torch.Tensor, torch.Ten
     model = hand_built()
     stats = layer_stats(model, x, y)
     assert [(s.name, s.kind, s.module, s.units) for s in stats] == [
-        ("0", "linear", "Linear", 16), ("1", "activation", "Tanh", 16), ("2", "linear", "Linear", 16),
-        ("3", "activation", "ReLU", 16), ("4", "linear", "Linear", 3),
+        ("0", "linear", "Linear", 16),
+        ("1", "activation", "Tanh", 16),
+        ("2", "linear", "Linear", 16),
+        ("3", "activation", "ReLU", 16),
+        ("4", "linear", "Linear", 3),
     ]
     with torch.no_grad():
         z1 = model[0](x)
@@ -53,7 +72,7 @@ def test_statistics_match_a_hand_computation(data: tuple[torch.Tensor, torch.Ten
 
     model.zero_grad()
     nn.functional.cross_entropy(model(x), y).backward()
-    for stat, layer in zip(stats[0::2], model[0::2]):
+    for stat, layer in zip(stats[0::2], model[0::2], strict=True):
         assert stat.grad_norm == pytest.approx(float(layer.weight.grad.norm()), rel=1e-4)
 
 
@@ -76,8 +95,16 @@ def test_chunks_preprocessing_and_mse_give_the_same_numbers() -> None:
     scale = fit_preprocessing("divide_255", pixels)
     whole = layer_stats(model, scale(pixels), target)
     chunked = layer_stats(model, pixels, target, preprocess=scale, batch_size=7)
-    for a, b in zip(whole, chunked):
-        for field in ("mean", "std", "example_std", "fraction_saturated", "fraction_dead", "mean_derivative", "grad_norm"):
+    for a, b in zip(whole, chunked, strict=True):
+        for field in (
+            "mean",
+            "std",
+            "example_std",
+            "fraction_saturated",
+            "fraction_dead",
+            "mean_derivative",
+            "grad_norm",
+        ):
             va, vb = getattr(a, field), getattr(b, field)
             assert (va is None and vb is None) or va == pytest.approx(vb, rel=1e-4, abs=1e-9), field
     model.zero_grad()
@@ -92,10 +119,8 @@ def test_nested_reused_and_inplace_modules() -> None:
     x = torch.randn(50, 4)
     stats = layer_stats(model, x)
     assert [s.name for s in stats] == ["0.0", "0.1", "1", "0.1#2", "3"]
-    reference = layer_stats(
-        nn.Sequential(model[0][0], nn.ReLU(), model[1], nn.ReLU(), model[3]), x
-    )
-    for a, b in zip(stats, reference):
+    reference = layer_stats(nn.Sequential(model[0][0], nn.ReLU(), model[1], nn.ReLU(), model[3]), x)
+    for a, b in zip(stats, reference, strict=True):
         assert (a.mean, a.fraction_saturated, a.fraction_dead) == pytest.approx(
             (b.mean, b.fraction_saturated, b.fraction_dead)
         )
@@ -113,7 +138,7 @@ def test_leaves_the_model_and_its_gradients_as_they_were(data: tuple[torch.Tenso
     assert model.training
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
-    for p, g in zip(model.parameters(), grads):
+    for p, g in zip(model.parameters(), grads, strict=True):
         assert torch.equal(p.grad, g)
 
 
@@ -146,7 +171,154 @@ def test_flat_intervals_match_closed_forms() -> None:
     assert activation_derivative(nn.Sigmoid(), torch.zeros(3)).tolist() == [0.25] * 3
 
 
+def constructed_mlp_stats(
+    example_stds: list[float],
+    grad_norms: list[float | None],
+    *,
+    module: str = "Tanh",
+    saturated: float = 0.0,
+    dead: float = 0.0,
+) -> list[LayerStats]:
+    """layer_stats as an MLP would give them: a hidden Linear and its activation per entry, then an
+    output layer whose outlandish numbers no verdict may look at."""
+    stats = []
+    for i, (signal, grad) in enumerate(zip(example_stds, grad_norms, strict=True)):
+        stats += [
+            LayerStats(f"{2 * i}", "linear", "Linear", 8, 0.0, signal, signal, grad_norm=grad),
+            LayerStats(
+                f"{2 * i + 1}",
+                "activation",
+                module,
+                8,
+                0.0,
+                1.0,
+                1.0,
+                fraction_saturated=saturated,
+                fraction_dead=dead,
+                mean_derivative=0.5,
+            ),
+        ]
+    return [*stats, LayerStats("out", "linear", "Linear", 3, 0.0, 1e9, 1e9, grad_norm=math.nan)]
+
+
+def test_hidden_layer_stats_leave_out_the_output_layer(data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    stats = layer_stats(mlp(6, [8, 8], 3), *data)  # Flatten, Linear, ReLU, Linear, ReLU, Linear
+    assert [s.name for s in hidden_layer_stats(stats)] == ["1", "3"]
+    assert [s.name for s in hidden_layer_stats(stats, "activation")] == ["2", "4"]
+    assert [s.name for s in hidden_layer_stats(layer_stats(mlp(6, [8], 3, batch_norm=True), *data), "norm")] == ["2"]
+
+
+def test_hidden_std_ratio_is_the_input_scale_in_a_bias_free_relu_net() -> None:
+    torch.manual_seed(0)
+    model = mlp(6, [16] * 5, 3, init="kaiming_normal", bias=False)  # positively homogeneous
+    x = torch.randn(300, 6)
+    ratio = hidden_std_ratio(layer_stats(model, 3 * x), layer_stats(model, x))
+    assert ratio.shape == (5,) and ratio == pytest.approx([3.0] * 5, rel=1e-5)
+    by_hand = hidden_std_ratio(
+        constructed_mlp_stats([2.0, 6.0], [1.0, 1.0]), constructed_mlp_stats([1.0, 4.0], [1.0, 1.0])
+    )
+    assert by_hand.tolist() == [2.0, 1.5]
+    with pytest.raises(ValueError, match="like with like"):
+        hidden_std_ratio(constructed_mlp_stats([1.0], [1.0]), constructed_mlp_stats([1.0, 1.0], [1.0, 1.0]))
+
+
+def test_signal_verdict_on_constructed_cases() -> None:
+    def verdict(signal: list[float], grads: list[float | None] | None = None, **activation: float | str) -> str:
+        return signal_verdict(constructed_mlp_stats(signal, grads or [1.0] * len(signal), **activation))  # type: ignore[arg-type]
+
+    assert verdict([1.0, 0.8, 1.2]) == "alive"  # the output layer's 1e9 and NaN are not looked at
+    # explodes: a last hidden layer beyond EXPLODING_STD, or anything not finite
+    assert verdict([1.0, 10.0, 1.01 * EXPLODING_STD]) == "explodes"
+    assert verdict([1.0, 10.0, EXPLODING_STD]) == "alive"
+    assert verdict([1.0, 1.0], [math.inf, 1.0]) == "explodes"
+    assert verdict([1.0, math.nan]) == "explodes"
+    assert verdict([1.0, 2e3], saturated=0.9) == "explodes"  # explodes is checked first
+    # saturates: more than SATURATED_SHARE of the values flat, for a two-sided activation
+    assert verdict([1.0, 1.0], saturated=SATURATED_SHARE + 0.01) == "saturates"
+    assert verdict([1.0, 1.0], saturated=SATURATED_SHARE) == "alive"
+    assert verdict([1.0, 1.0], saturated=0.9, dead=0.9) == "saturates"  # before dies
+    assert verdict([1.0, 1.0], saturated=0.9, module="ReLU") == "alive"  # ReLU's off side is not saturation
+    # dies: more than DEAD_SHARE of the units flat on every example
+    assert verdict([1.0, 1.0], module="ReLU", saturated=0.9, dead=DEAD_SHARE + 0.01) == "dies"
+    assert verdict([1.0, 1.0], module="ReLU", dead=DEAD_SHARE) == "alive"
+    assert verdict([1.0, 1e-6], dead=0.5) == "dies"  # before vanishes
+    # vanishes: the signal between examples, or the first layer's gradient, lost
+    assert verdict([1.0, 0.1, 0.99 * VANISHING_SIGNAL_RATIO]) == "vanishes"
+    assert verdict([1.0, 0.1, 1.01 * VANISHING_SIGNAL_RATIO]) == "alive"
+    assert verdict([1.0, 1.0, 1.0], [0.99 * VANISHING_GRADIENT_RATIO, 0.5, 1.0]) == "vanishes"
+    assert verdict([1.0, 1.0, 1.0], [1.01 * VANISHING_GRADIENT_RATIO, 0.5, 1.0]) == "alive"
+    assert verdict([0.0, 0.0]) == "vanishes"  # no signal at all from the first layer on
+    with pytest.raises(ValueError, match="gradient norms"):
+        verdict([1.0, 1.0], [None, None])
+    with pytest.raises(ValueError, match="at least one hidden layer"):
+        signal_verdict(constructed_mlp_stats([], []))
+
+
+def test_signal_verdict_on_real_deep_networks() -> None:
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(256, 32, generator=g), torch.randint(0, 4, (256,), generator=g)
+    verdicts = {}
+    for name, options in {
+        "kaiming": {"init": "kaiming_normal"},
+        "N(0, 1)": {"init": "normal", "init_std": 1.0},  # E[z²] × 32/2 per ReLU layer
+        "N(0, 0.01²)": {"init": "normal", "init_std": 0.01},  # E[z²] × 0.0016 per layer
+    }.items():
+        torch.manual_seed(0)
+        verdicts[name] = signal_verdict(layer_stats(mlp(32, [32] * 12, 4, **options), x, y))  # type: ignore[arg-type]
+    assert verdicts == {"kaiming": "alive", "N(0, 1)": "explodes", "N(0, 0.01²)": "vanishes"}
+
+
 def test_stats_table_lists_every_layer(data: tuple[torch.Tensor, torch.Tensor]) -> None:
     table = stats_table(layer_stats(hand_built(), *data))
     lines = table.splitlines()
     assert len(lines) == 6 and "grad norm" in lines[0] and "Tanh" in lines[2]
+
+
+def test_stat_by_layer_is_one_row_per_run_one_column_per_layer_with_the_field() -> None:
+
+    def run(scale: float) -> list[LayerStats]:
+        return [
+            LayerStats("1", "linear", "Linear", 4, 0.0, 2.0 * scale, 1.0, grad_norm=10.0 * scale),
+            LayerStats("2", "activation", "Tanh", 4, 0.0, 0.5, 0.4, 0.25 * scale, 0.0, 0.8),
+            LayerStats("3", "linear", "Linear", 3, 0.0, 1.0, 0.9, grad_norm=1.0 * scale),
+        ]
+
+    runs = [run(1.0), run(2.0)]
+    assert stat_by_layer(runs, "grad_norm").tolist() == [[10.0, 1.0], [20.0, 2.0]]
+    assert stat_by_layer(runs, "fraction_saturated").tolist() == [[0.25], [0.5]]
+    assert stat_by_layer(runs, "std").tolist() == [[2.0, 0.5, 1.0], [4.0, 0.5, 1.0]]
+    with pytest.raises(ValueError, match="different numbers of layers"):
+        stat_by_layer([run(1.0), run(1.0)[:2]], "grad_norm")
+    with pytest.raises(ValueError, match="not a numeric"):
+        stat_by_layer(runs, "name")  # type: ignore[arg-type]
+    no_targets = [[LayerStats("1", "linear", "Linear", 4, 0.0, 1.0, 1.0)]]
+    with pytest.raises(ValueError, match="needs targets"):
+        stat_by_layer(no_targets, "grad_norm")
+
+
+def test_stat_by_layer_on_layer_stats_matches_a_hand_computed_gradient(
+    data: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+
+    x, y = data
+    model = hand_built()
+    norms = stat_by_layer([layer_stats(model, x, y)], "grad_norm")
+    nn.functional.cross_entropy(model(x), y).backward()
+    by_hand = [float(model[i].weight.grad.norm()) for i in (0, 2, 4)]
+    assert norms.shape == (1, 3)
+    assert norms[0].tolist() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_describe_intervals_reads_open_ends_from_the_searched_range() -> None:
+
+    assert describe_intervals([(-20.0, -4.5851), (4.5851, 20.0)]) == "z < -4.5851 or z > 4.5851"
+    assert describe_intervals([(-0.7654, -0.7321)]) == "-0.7654 < z < -0.7321"
+    assert describe_intervals([]) == "nowhere"
+    assert describe_intervals([(-20.0, 20.0)]) == "everywhere in [-20, 20]"
+    assert describe_intervals(flat_intervals(nn.ReLU())) == "z < 0.0000"
+    narrow = flat_intervals(nn.ReLU(), z_min=-3.0, z_max=3.0)
+    assert describe_intervals(narrow, z_min=-3.0, z_max=3.0) == "z < 0.0000"
+    assert describe_intervals(narrow) == "-3.0000 < z < 0.0000"  # against the default range: closed
+    sigmoid = describe_intervals(flat_intervals(nn.Sigmoid()), decimals=2)
+    edge = math.log((1 + math.sqrt(0.96)) / (1 - math.sqrt(0.96)))  # sigmoid' = s(1 - s) = 0.01
+    assert sigmoid == f"z < {-edge:.2f} or z > {edge:.2f}"

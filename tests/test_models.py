@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.models import ACTIVATIONS, INITS, count_parameters, init_linear, mlp
+from course_utils.models import ACTIVATIONS, INITS, count_parameters, init_linear, mlp, scale_weights_
 
 
 def linears(model: nn.Sequential) -> list[nn.Linear]:
@@ -112,8 +112,10 @@ def test_lsuv_gives_every_linear_layer_unit_output_std_on_the_batch() -> None:
 
     torch.manual_seed(0)
     x = torch.rand(256, 784) * 255  # raw-pixel-sized inputs: LSUV does not care
-    for model in (mlp(784, [64] * 6, 10, activation="tanh"),
-                  nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))):
+    for model in (
+        mlp(784, [64] * 6, 10, activation="tanh"),
+        nn.Sequential(nn.Linear(784, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3)),
+    ):
         stds = lsuv_(model, x)
         assert all(abs(s - 1) <= 0.02 for s in stds)
         measured = [s.std for s in layer_stats(model, x) if s.kind == "linear"]
@@ -135,7 +137,58 @@ def test_lsuv_rejects_what_it_cannot_use() -> None:
 def test_input_batch_norm_sits_in_front_of_the_first_linear_layer() -> None:
     model = mlp(784, [32, 16], 10, input_batch_norm=True, batch_norm=True)
     kinds = [type(m).__name__ for m in model]
-    assert kinds == ["Flatten", "BatchNorm1d", "Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    assert kinds == [
+        "Flatten",
+        "BatchNorm1d",
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Linear",
+        "BatchNorm1d",
+        "ReLU",
+        "Linear",
+    ]
     assert model[1].num_features == 784
     out = model(torch.rand(8, 28, 28) * 255)
     assert out.shape == (8, 10)
+
+
+def test_bias_false_leaves_out_every_bias_and_makes_relu_nets_scale_exactly() -> None:
+    torch.manual_seed(0)
+    model = mlp(6, [8, 8], 3, bias=False)
+    assert all(layer.bias is None for layer in linears(model))
+    x = torch.randn(4, 6)
+    assert torch.allclose(model(7 * x), 7 * model(x), atol=1e-5)
+    assert all(layer.bias is not None for layer in linears(mlp(6, [8], 3)))
+
+
+@pytest.mark.parametrize("init", INITS)
+def test_bias_false_draws_the_same_weights_as_bias_true(init: str) -> None:
+    """Same seed, same weights: a network with and one without biases differ by the biases only."""
+    options = {"init_std": 0.1} if init == "normal" else {}
+    torch.manual_seed(5)
+    with_bias = mlp(6, [8, 8], 3, activation="tanh", init=init, **options)  # type: ignore[arg-type]
+    torch.manual_seed(5)
+    without = mlp(6, [8, 8], 3, activation="tanh", init=init, bias=False, **options)  # type: ignore[arg-type]
+    for a, b in zip(linears(with_bias), linears(without), strict=True):
+        assert torch.equal(a.weight, b.weight) and b.bias is None
+        assert "bias" not in dict(b.named_parameters())
+    assert count_parameters(without) == count_parameters(with_bias) - (8 + 8 + 3)
+
+
+def test_scale_weights_multiplies_every_linear_weight_and_leaves_the_rest() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(mlp(5, [4], 3), nn.Sequential(nn.Linear(3, 2)), nn.BatchNorm1d(2))  # nested too
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    assert scale_weights_(model, 4.0) is model
+    for name, p in model.named_parameters():
+        is_linear_weight = name.endswith("weight") and not name.startswith("2.")
+        assert torch.equal(p, 4.0 * before[name] if is_linear_weight else before[name]), name
+    x = torch.randn(7, 5)
+    torch.manual_seed(1)
+    bias_free = mlp(5, [6, 6], 2, bias=False)
+    with torch.no_grad():
+        expected = bias_free(x) * 0.5**3  # three weight layers, ReLU homogeneous: the output scales by gain³
+        assert torch.allclose(scale_weights_(bias_free, 0.5)(x), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="finite"):
+        scale_weights_(model, math.nan)

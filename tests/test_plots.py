@@ -34,8 +34,7 @@ def test_sweep_and_loss_curve_plots_mark_what_they_show() -> None:
     from course_utils.train import History, SweepPoint
 
     ok = History(step_loss=[2.3, 1.0, 0.5], epoch_val_accuracy=[0.8])
-    broken = History(step_loss=[2.3, float("inf")], epoch_val_accuracy=[0.1], diverged=True,
-                     diverged_at_step=1)
+    broken = History(step_loss=[2.3, float("inf")], epoch_val_accuracy=[0.1], diverged=True, diverged_at_step=1)
     fig, ax = plt.subplots()
     plot_lr_sweep(ax, [SweepPoint(0.1, ok), SweepPoint(10.0, broken)], "demo")
     assert ax.get_xscale() == "log"
@@ -45,6 +44,32 @@ def test_sweep_and_loss_curve_plots_mark_what_they_show() -> None:
     plot_loss_curve(ax, ok, "smoothed", smooth=2)
     assert ax.get_yscale() == "linear"  # 1.65 to 0.75 spans no decades
     assert list(ax.lines[0].get_ydata()) == pytest.approx([1.65, 0.75])
+
+
+def test_sweep_over_seeds_draws_the_median_and_marks_where_most_seeds_diverged() -> None:
+    import matplotlib.pyplot as plt
+
+    from course_utils.plots import plot_lr_sweep
+    from course_utils.train import History, SweepPoint
+
+    def point(lr: float, accuracy: float, diverged: bool = False) -> SweepPoint:
+        return SweepPoint(lr, History(step_loss=[1.0], epoch_val_accuracy=[accuracy], diverged=diverged))
+
+    by_seed = {  # three seeds over the same rates; at 1.0 two of three diverge, at 0.1 only one
+        0: [point(0.01, 0.5), point(0.1, 0.8), point(1.0, 0.1, diverged=True)],
+        1: [point(0.01, 0.6), point(0.1, 0.2, diverged=True), point(1.0, 0.3)],
+        2: [point(0.01, 0.4), point(0.1, 0.7), point(1.0, 0.1, diverged=True)],
+    }
+    fig, ax = plt.subplots()
+    plot_lr_sweep(ax, by_seed, "median of 3", color="C3")
+    assert list(ax.lines[0].get_xdata()) == [0.01, 0.1, 1.0]
+    assert list(ax.lines[0].get_ydata()) == pytest.approx([0.5, 0.7, 0.1])  # medians, by hand
+    (crosses,) = ax.collections
+    assert crosses.get_offsets().tolist() == [[1.0, pytest.approx(0.1)]]  # only where 2 of 3 diverged
+    assert ax.get_xscale() == "log" and ax.get_legend_handles_labels()[1] == ["median of 3"]
+    with pytest.raises(ValueError, match="points is empty"):
+        plot_lr_sweep(ax, {}, "nothing")
+    plt.close(fig)
 
 
 def test_descent_paths_are_drawn_on_the_contours_and_cut_at_the_frame() -> None:

@@ -8,7 +8,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from torchvision.transforms import v2
 
-from course_utils.data import PREPROCESSING_METHODS, fit_preprocessing, fit_whitening
+from course_utils.preprocessing import PREPROCESSING_METHODS, fit_preprocessing, fit_whitening
 
 Data = tuple[torch.Tensor, torch.Tensor]
 
@@ -32,9 +32,7 @@ def test_zscore_is_torchvision_normalize_with_our_statistics(real_train: Data) -
     # Statistics of the 0-1 scaled training pixels (Fashion-MNIST's are about 0.2860, 0.3530).
     mean, std = prep.shift.item() / 255, prep.scale.item() / 255
     assert mean == pytest.approx(0.2860, abs=1e-4) and std == pytest.approx(0.3530, abs=1e-4)
-    pipeline = v2.Compose(
-        [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([mean], [std])]
-    )
+    pipeline = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize([mean], [std])])
     theirs = torch.stack([pipeline(img) for img in images[:500]]).squeeze(1)
     torch.testing.assert_close(prep(images[:500]), theirs, rtol=1e-5, atol=1e-5)
 
@@ -46,9 +44,7 @@ def test_feature_zscore_is_sklearn_standard_scaler(real_train: Data) -> None:
     np.testing.assert_allclose(prep.shift.flatten().numpy(), scaler.mean_, rtol=1e-6)
     np.testing.assert_allclose(prep.scale.flatten().numpy(), scaler.scale_, rtol=1e-5)
     held_out = images[-300:]
-    np.testing.assert_allclose(
-        flat(prep(held_out)), scaler.transform(flat(held_out)), rtol=1e-4, atol=1e-4
-    )
+    np.testing.assert_allclose(flat(prep(held_out)), scaler.transform(flat(held_out)), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -48,8 +48,9 @@ print("BUDGET " + _json.dumps({"peak_rss_kb": _resource.getrusage(_resource.RUSA
 def measure(path: Path) -> dict:
     notebook = nbformat.read(path, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
-    client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     started = time.perf_counter()
     client.execute()
     wall = time.perf_counter() - started
@@ -58,7 +59,7 @@ def measure(path: Path) -> dict:
     end = max(datetime.fromisoformat(t["shell.execute_reply"].replace("Z", "+00:00")) for t in timings)
     probe_output = "".join(o.get("text", "") for o in notebook.cells[-1].outputs if o.get("output_type") == "stream")
     probe_line = next(line for line in probe_output.splitlines() if line.startswith("BUDGET "))
-    probe = json.loads(probe_line[len("BUDGET "):])
+    probe = json.loads(probe_line[len("BUDGET ") :])
     redraws = sorted(probe["redraws"])
     return {
         "notebook": path.stem,
@@ -80,14 +81,21 @@ def table(rows: list[dict]) -> str:
         "|---|---|---|---|",
     ]
     for r in rows:
-        redraw = ("-" if r["redraw_max"] is None else
-                  f"{r['redraw_median']:.2f} s / {r['redraw_max']:.2f} s ({r['redraws']} moves)"
-                  f"{flag(r['redraw_max'] <= TARGETS['redraw_seconds'])}")
-        lines.append(f"| `{r['notebook']}` | {r['seconds']:.0f} s{flag(r['seconds'] <= TARGETS['seconds'])} | "
-                     f"{r['peak_gb']:.2f} GB{flag(r['peak_gb'] <= TARGETS['peak_gb'])} | {redraw} |")
+        redraw = (
+            "-"
+            if r["redraw_max"] is None
+            else f"{r['redraw_median']:.2f} s / {r['redraw_max']:.2f} s ({r['redraws']} moves)"
+            f"{flag(r['redraw_max'] <= TARGETS['redraw_seconds'])}"
+        )
+        lines.append(
+            f"| `{r['notebook']}` | {r['seconds']:.0f} s{flag(r['seconds'] <= TARGETS['seconds'])} | "
+            f"{r['peak_gb']:.2f} GB{flag(r['peak_gb'] <= TARGETS['peak_gb'])} | {redraw} |"
+        )
     total = sum(r["seconds"] for r in rows)
-    lines.append(f"| **whole course** | **{total:.0f} s**{flag(total <= TARGETS['course_seconds'])} | "
-                 f"max {max(r['peak_gb'] for r in rows):.2f} GB | |")
+    lines.append(
+        f"| **whole course** | **{total:.0f} s**{flag(total <= TARGETS['course_seconds'])} | "
+        f"max {max(r['peak_gb'] for r in rows):.2f} GB | |"
+    )
     return "\n".join(lines)
 
 
@@ -99,15 +107,19 @@ def main(argv: list[str]) -> int:
     for path in paths:
         row = measure(path)
         rows.append(row)
-        print(f"{row['notebook']}: {row['seconds']:.1f} s, {row['peak_gb']:.2f} GB, "
-              f"redraw max {row['redraw_max']}", flush=True)
+        print(
+            f"{row['notebook']}: {row['seconds']:.1f} s, {row['peak_gb']:.2f} GB, redraw max {row['redraw_max']}",
+            flush=True,
+        )
     text = table(rows)
     print(text)
     if write:
-        stamp = (f"Measured by `tools/budget.py` on {datetime.now():%Y-%m-%d}: {os.cpu_count()} CPU cores, "
-                 f"{platform.machine()}, Python {platform.python_version()}; kernel time from the first cell "
-                 "to the last, peak resident memory of the kernel. Targets: ≤ 60 s and ≤ 1.5 GB per notebook, "
-                 "≤ 5 min for the course, ≤ 0.3 s per redraw (✗ marks a miss).")
+        stamp = (
+            f"Measured by `tools/budget.py` on {datetime.now():%Y-%m-%d}: {os.cpu_count()} CPU cores, "
+            f"{platform.machine()}, Python {platform.python_version()}; kernel time from the first cell "
+            "to the last, peak resident memory of the kernel. Targets: ≤ 60 s and ≤ 1.5 GB per notebook, "
+            "≤ 5 min for the course, ≤ 0.3 s per redraw (✗ marks a miss)."
+        )
         block = f"{START}\n{stamp}\n\n{text}\n{END}"
         readme = README.read_text(encoding="utf-8")
         if START in readme:
@@ -115,8 +127,13 @@ def main(argv: list[str]) -> int:
         else:
             readme = readme.replace("## Set-up", f"## Budget\n\n{block}\n\n## Set-up", 1)
         README.write_text(readme, encoding="utf-8")
-    misses = [r for r in rows if r["seconds"] > TARGETS["seconds"] or r["peak_gb"] > TARGETS["peak_gb"]
-              or (r["redraw_max"] or 0) > TARGETS["redraw_seconds"]]
+    misses = [
+        r
+        for r in rows
+        if r["seconds"] > TARGETS["seconds"]
+        or r["peak_gb"] > TARGETS["peak_gb"]
+        or (r["redraw_max"] or 0) > TARGETS["redraw_seconds"]
+    ]
     return 1 if misses or sum(r["seconds"] for r in rows) > TARGETS["course_seconds"] else 0
 
 

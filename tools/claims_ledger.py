@@ -14,10 +14,9 @@ import json
 import sys
 from pathlib import Path
 
-TOP = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TOP))
+from course_utils.results import render_ledger
 
-from course_utils.results import render_ledger  # noqa: E402
+TOP = Path(__file__).resolve().parent.parent
 
 COMMITTED = TOP / "docs" / "results"
 PAGE = TOP / "docs" / "claims.md"

@@ -32,13 +32,11 @@ import sys
 import time
 from pathlib import Path
 
+import claims_ledger  # tools/ is on the path: this file runs as a script
+
+from course_utils.results import merge_runs
+
 TOP = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(TOP))
-sys.path.insert(0, str(TOP / "tools"))
-
-from course_utils.results import merge_runs  # noqa: E402
-
-import claims_ledger  # noqa: E402
 
 OUT = TOP / "artifacts" / "robustness"
 VARIANTS: dict[str, dict[str, str]] = {
@@ -62,8 +60,13 @@ def execute(notebook: Path, executed: Path) -> int:
     from nbclient import NotebookClient
 
     nb = nbformat.read(notebook, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(notebook.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=600,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(notebook.parent)}},
+    )
     client.execute()
     nbformat.write(nb, executed)
     return 0
@@ -93,8 +96,13 @@ def run_notebook(notebook: Path, variant: str) -> dict:
     env.update(VARIANTS[variant], COURSE_RESULTS_DIR=str(results), COURSE_PROGRESS="0", PYTHONHASHSEED="0")
     (results / f"{notebook.stem}.json").unlink(missing_ok=True)
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, __file__, "--execute", str(notebook), str(executed)], cwd=TOP, env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, __file__, "--execute", str(notebook), str(executed)],
+        cwd=TOP,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     if done.returncode != 0 or not executed.exists():
         failures = [f"the run itself failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"]
@@ -127,9 +135,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--notebook", action="append", default=[], help="run notebooks whose name contains this")
     parser.add_argument("--variant", action="append", default=[], choices=list(VARIANTS), help="run only these")
     parser.add_argument("--update-ledger", action="store_true", help="write the ranges into docs/results/")
-    parser.add_argument("--reuse", action="store_true",
-                        help="run nothing: use the runs already in artifacts/robustness/ (refused for a notebook "
-                             "whose cells changed since its run)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="run nothing: use the runs already in artifacts/robustness/ (refused for a notebook "
+        "whose cells changed since its run)",
+    )
     parser.add_argument("--execute", nargs=2, metavar=("NOTEBOOK", "EXECUTED"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.execute:
@@ -155,13 +166,17 @@ def main(argv: list[str]) -> int:
     print("\n| notebook | " + " | ".join(variants) + " |")
     print("|---|" + "---|" * len(variants))
     for notebook in notebooks:
-        cells = [f"{'pass' if outcome[notebook.stem, v]['passed'] else 'FAIL'} {outcome[notebook.stem, v]['seconds']:.0f} s"
-                 for v in variants]
+        cells = [
+            f"{'pass' if outcome[notebook.stem, v]['passed'] else 'FAIL'} {outcome[notebook.stem, v]['seconds']:.0f} s"
+            for v in variants
+        ]
         print(f"| {notebook.stem} | " + " | ".join(cells) + " |")
 
     merged = {}
     for notebook in notebooks:
-        runs = [r for r in (load_numbers(v, notebook.stem) for v in variants if outcome[notebook.stem, v]["passed"]) if r]
+        runs = [
+            r for r in (load_numbers(v, notebook.stem) for v in variants if outcome[notebook.stem, v]["passed"]) if r
+        ]
         if not runs:
             continue
         merged[notebook.stem] = merge_runs(runs[0], runs[1:])
@@ -170,8 +185,10 @@ def main(argv: list[str]) -> int:
             for name, number in claim["numbers"].items():
                 spread = number["high"] - number["low"]
                 moved = f"{spread / abs(number['value']):.1%}" if number["value"] else "-"
-                print(f"  {claim['claim'][:48]:<50}{name[:36]:<38}{number['value']:>11.4g}  "
-                      f"({number['low']:.4g} .. {number['high']:.4g}; moves {moved})")
+                print(
+                    f"  {claim['claim'][:48]:<50}{name[:36]:<38}{number['value']:>11.4g}  "
+                    f"({number['low']:.4g} .. {number['high']:.4g}; moves {moved})"
+                )
 
     summary = OUT / "summary.json"
     summary.write_text(json.dumps({f"{n}|{v}": r for (n, v), r in outcome.items()}, indent=1), encoding="utf-8")
