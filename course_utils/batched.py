@@ -674,3 +674,20 @@ def median_accuracy_by_rate(points_by_seed: Mapping[int, Sequence[SweepPoint]]) 
     """The median validation accuracy over the seeds at each swept rate (in the sweep's order)."""
     rates = [p.lr for p in next(iter(points_by_seed.values()))]
     return np.array([float(np.median(accuracies_at(points_by_seed, lr))) for lr in rates])
+
+
+def final_losses(points_by_seed: Mapping[int, Sequence[SweepPoint]]) -> np.ndarray:
+    """The last training-step loss of every run, as an array [seed, rate] (seeds in the mapping's
+    order, rates in the sweep's); `inf` where a run diverged, so a diverged run is never the best."""
+    return np.array(
+        [[math.inf if p.diverged else p.history.step_loss[-1] for p in points] for points in points_by_seed.values()]
+    )
+
+
+def best_by_final_loss(points_by_seed: Mapping[int, Sequence[SweepPoint]]) -> list[SweepPoint]:
+    """Each seed's run with the lowest last training loss (the smaller rate on a tie), in the
+    mapping's seed order: the best rate for how far training got, not for held-out accuracy."""
+    best = []
+    for points, losses in zip(points_by_seed.values(), final_losses(points_by_seed), strict=True):
+        best.append(min(zip(losses, points, strict=True), key=lambda pair: (pair[0], pair[1].lr))[1])
+    return best

@@ -74,6 +74,77 @@ def _check_formula(
     return CheckResult(name, "wrong", hint)
 
 
+# ----------------------------------------------------------------------------- predict, then measure
+
+NOT_PREDICTED = (
+    "Write your prediction in the cell above (replace the None) and run both cells again; "
+    "the measurement is revealed once you have committed to a guess."
+)
+
+
+def check_prediction(
+    exercise: str,
+    prediction: float | None,
+    measured: float,
+    *,
+    why: str,
+    factor: float | None = None,
+    tolerance: float | None = None,
+    unit: str = "",
+) -> CheckResult:
+    """A predict-then-measure exercise: how far the learner's number is from the measured one.
+
+    Give exactly one of `factor` (positive quantities compared by ratio: within `factor` either
+    way counts as right, e.g. 3 for a learning rate on a grid of half-decades) or `tolerance`
+    (compared by difference, e.g. 0.05 for an accuracy). `why` is the one-sentence reason shown
+    with the verdict, right or wrong. `prediction` None means the learner has not guessed yet.
+    """
+    if (factor is None) == (tolerance is None):
+        raise ValueError("give exactly one of factor= (compare by ratio) or tolerance= (compare by difference).")
+    if factor is not None and (factor <= 1 or measured <= 0):
+        raise ValueError(f"factor= compares positive numbers and must exceed 1; got {factor} and measured {measured}.")
+
+    def attempt() -> CheckResult:
+        if prediction is None:
+            return CheckResult(exercise, "not attempted", NOT_PREDICTED)
+        guess = float(prediction)
+        said = f"You predicted {guess:.3g}{unit}; the notebook measured {measured:.3g}{unit}"
+        if factor is not None:
+            if guess <= 0:
+                return CheckResult(exercise, "wrong", f"{said}. Predict a positive number. {why}")
+            off = max(guess / measured, measured / guess)
+            direction = "too high" if guess > measured else "too low"
+            if off <= factor:
+                return CheckResult(exercise, "correct", f"{said}: within a factor of {off:.2g}. {why}")
+            return CheckResult(exercise, "wrong", f"{said}: off by a factor of {off:.2g} ({direction}). {why}")
+        assert tolerance is not None
+        gap = guess - measured
+        if abs(gap) <= tolerance:
+            return CheckResult(exercise, "correct", f"{said}: {abs(gap):.2g} away. {why}")
+        direction = "too high" if gap > 0 else "too low"
+        return CheckResult(exercise, "wrong", f"{said}: {abs(gap):.2g} away ({direction}). {why}")
+
+    return _run(exercise, attempt)
+
+
+def check_choice(exercise: str, prediction: Any, measured: Any, options: Sequence[Any], *, why: str) -> CheckResult:
+    """A predict-then-measure exercise with a choice: which of `options` the experiment picked."""
+    if measured not in options:
+        raise ValueError(f"the measured answer {measured!r} is not one of the options {list(options)}.")
+
+    def attempt() -> CheckResult:
+        if prediction is None:
+            return CheckResult(exercise, "not attempted", NOT_PREDICTED)
+        if prediction not in options:
+            return CheckResult(exercise, "wrong", f"Choose one of {list(options)}; you wrote {prediction!r}.")
+        if prediction == measured:
+            return CheckResult(exercise, "correct", f"You predicted {prediction!r}, and so it measured. {why}")
+        said = f"You predicted {prediction!r}; the notebook measured {measured!r}."
+        return CheckResult(exercise, "wrong", f"{said} {why}")
+
+    return _run(exercise, attempt)
+
+
 # ----------------------------------------------------------------------------- notebook 01
 
 
@@ -97,33 +168,6 @@ def check_pixel_statistics(pixel_statistics: Callable[[Tensor], tuple[Tensor, Te
         if not _close(std, want_std):
             return CheckResult(name, "wrong", "The stds are off: one std per pixel, over dim=0.")
         return CheckResult(name, "correct", "")
-
-    return _run(name, attempt)
-
-
-def check_equivalent_learning_rate(equivalent_learning_rate: Callable[[float, float], float]) -> CheckResult:
-    """Exercise: the SGD learning rate for inputs multiplied by `scale` that reproduces `lr`."""
-    name = "equivalent_learning_rate"
-
-    def attempt() -> CheckResult:
-        cases = [(0.1, 255.0), (0.5, 2.0), (1e-3, 0.1)]
-        answers = [float(equivalent_learning_rate(lr, scale)) for lr, scale in cases]
-        wanted = [lr / scale**2 for lr, scale in cases]
-        if all(math.isclose(a, w, rel_tol=1e-9) for a, w in zip(answers, wanted, strict=True)):
-            return CheckResult(name, "correct", "")
-        if all(math.isclose(a, lr / scale, rel_tol=1e-9) for a, (lr, scale) in zip(answers, cases, strict=True)):
-            return CheckResult(
-                name,
-                "wrong",
-                "Close: the gradient grows by `scale`, but so does the effect of each weight change "
-                "on the output. Count the factor twice.",
-            )
-        return CheckResult(
-            name,
-            "wrong",
-            "Hint: with inputs s·x and weights w/s the outputs match; write the SGD step for w/s "
-            "and see what learning rate keeps it equal to the step for w.",
-        )
 
     return _run(name, attempt)
 
@@ -188,168 +232,51 @@ def check_sigmoid_flat_beyond(sigmoid_flat_beyond: Callable[[float], float]) -> 
     return _run(name, attempt)
 
 
-def check_dead_units(dead_units: Callable[[Tensor], Tensor]) -> CheckResult:
-    """Exercise: from ReLU pre-activations [examples, units], the units that never fire."""
-    name = "dead_units"
-
-    def attempt() -> CheckResult:
-        g = torch.Generator().manual_seed(4)
-        z = torch.randn(40, 6, generator=g)
-        z[:, 1] = -z[:, 1].abs()  # never fires
-        z[:, 4] = -z[:, 4].abs()
-        z[3, 4] = 0.5  # fires on one example only: alive
-        z[:, 5] = 0.0  # exactly zero: ReLU outputs 0 and passes no gradient, so dead
-        answer = dead_units(z)
-        wanted = torch.tensor([False, True, False, False, False, True])
-        if not isinstance(answer, Tensor) or answer.shape != (6,):
-            return CheckResult(
-                name, "wrong", "Return one True/False per unit (shape [units]): reduce over the examples, dim=0."
-            )
-        if torch.equal(answer.bool(), wanted):
-            return CheckResult(name, "correct", "")
-        if torch.equal(answer.bool(), (z <= 0).any(dim=0)):
-            return CheckResult(name, "wrong", "A unit is dead only if it is off for *every* example: all, not any.")
-        if torch.equal(answer.bool(), (z < 0).all(dim=0)):
-            return CheckResult(
-                name, "wrong", "Almost: relu(0) = 0 and its slope there is 0 in PyTorch, so z = 0 is 'off' too."
-            )
-        return CheckResult(name, "wrong", "Hint: a unit fires on an example when its pre-activation is > 0.")
-
-    return _run(name, attempt)
-
-
-def check_predicted_preactivation_std(predicted_preactivation_std: Callable[[Tensor], float]) -> CheckResult:
-    """Exercise: predicted std of first-layer pre-activations under nn.Linear's default init."""
-    name = "predicted_preactivation_std"
-
-    def attempt() -> CheckResult:
-        g = torch.Generator().manual_seed(5)
-        cases = [
-            torch.rand(500, 30, generator=g) * 255,
-            torch.randn(500, 30, generator=g),
-            torch.rand(500, 8, generator=g),
-        ]
-        answers = [float(predicted_preactivation_std(x)) for x in cases]
-
-        def predicted(x: Tensor, bias: bool = True, centred: bool = False, correction: int = 0) -> float:
-            second_moment = float(x.var(correction=correction)) if centred else float((x * x).mean())
-            return math.sqrt((second_moment + (1 / x.shape[1] if bias else 0.0)) / 3)
-
-        def matches(rule: Callable[[Tensor], float]) -> bool:
-            return all(math.isclose(a, rule(x), rel_tol=1e-4) for a, x in zip(answers, cases, strict=True))
-
-        if matches(predicted):
-            return CheckResult(name, "correct", "")
-        if matches(lambda x: predicted(x, bias=False)):
-            return CheckResult(
-                name, "wrong", "Close: the bias is drawn from the same U(±1/√fan_in) and adds its variance too."
-            )
-
-        def centred(bias: bool, correction: int) -> Callable[[Tensor], float]:
-            return lambda x: predicted(x, bias=bias, centred=True, correction=correction)
-
-        if any(matches(centred(bias, correction)) for bias in (True, False) for correction in (0, 1)):
-            return CheckResult(
-                name,
-                "wrong",
-                "The weights have mean 0, so Var(w·x) = Σ Var(w) E[x²]: it is the mean of x², not the "
-                "variance of x. An offset in the inputs adds to the spread of the pre-activations.",
-            )
-        return CheckResult(
-            name,
-            "wrong",
-            "Hint: w and b ~ U(-1/√n, 1/√n) have variance 1/(3n); z = Σ w_i x_i + b. Add up the "
-            "variances, average over the examples, take the square root.",
-        )
-
-    return _run(name, attempt)
-
-
 # ----------------------------------------------------------------------------- notebook 03
 
 
-def check_largest_stable_lr(largest_stable_lr: Callable[[Tensor], float]) -> CheckResult:
-    """Exercise: the largest learning rate for which gradient descent converges on a quadratic with Hessian H."""
-    name = "largest_stable_lr"
-    g = torch.Generator().manual_seed(6)
-    cases: list[tuple[Tensor, ...]] = []
-    for size in (2, 3, 5):
-        a = torch.randn(size, size, generator=g, dtype=torch.float64)
-        cases.append((a @ a.T + 0.1 * torch.eye(size, dtype=torch.float64),))
-    cases.append((torch.tensor([[4.0, 1.9], [1.9, 1.0]], dtype=torch.float64),))  # the diagonal misleads here
-
-    def top(h: Tensor) -> float:
-        return float(torch.linalg.eigvalsh(h).max())
-
-    return _run(
-        name,
-        lambda: _check_formula(
-            name,
-            lambda h: largest_stable_lr(h.clone()),
-            cases,
-            lambda h: 2 / top(h),
-            [
-                (
-                    lambda h: 1 / top(h),
-                    "1/λmax is the step that is best for the steepest direction; the limit is twice that.",
-                ),
-                (
-                    lambda h: 2 / torch.linalg.eigvalsh(h).min().item(),
-                    "The steepest direction (largest eigenvalue) diverges first, not the flattest.",
-                ),
-                (
-                    lambda h: 2 / h.diagonal().max().item(),
-                    "Use the eigenvalues of H (torch.linalg.eigvalsh), not its diagonal entries.",
-                ),
-            ],
-            "Hint: along an eigenvector with eigenvalue λ one step multiplies the error by (1 - lr·λ). "
-            "When does |1 - lr·λ| < 1 hold for every λ?",
-        ),
-    )
-
-
-def check_standardized_condition_number(standardized_condition_number: Callable[[float], float]) -> CheckResult:
-    """Exercise: κ of the MSE Hessian for two standardized features with correlation rho (and a bias)."""
-    name = "standardized_condition_number"
-    return _run(
-        name,
-        lambda: _check_formula(
-            name,
-            standardized_condition_number,
-            [(0.0,), (0.5,), (0.9,), (-0.9,), (0.99,)],
-            lambda r: (1 + abs(r)) / (1 - abs(r)),
-            [(lambda r: (1 + r) / (1 - r), "Right for ρ ≥ 0. A negative correlation makes a ravine too: use |ρ|.")],
-            "Hint: the weights' block of the Hessian is 2·[[1, ρ], [ρ, 1]], with eigenvalues 2(1 ± ρ); "
-            "the bias adds an eigenvalue 2, which lies between them.",
-        ),
-    )
-
-
-def check_mse_hessian_with_bias(mse_hessian_with_bias: Callable[[Tensor], Tensor]) -> CheckResult:
-    """Exercise: the Hessian of nn.MSELoss for a linear model with bias, in closed form."""
-    name = "mse_hessian_with_bias"
+def check_zca_whiten(zca_whiten: Callable[[Tensor], Tensor]) -> CheckResult:
+    """Exercise: ZCA-whiten features x [N, d]: centre, then multiply by the inverse square root of the
+    (population) covariance, so the covariance becomes the identity and the data stays unrotated."""
+    name = "zca_whiten"
 
     def attempt() -> CheckResult:
-        g = torch.Generator().manual_seed(7)
-        x = torch.randn(30, 3, generator=g, dtype=torch.float64) * 3 + 1
-        answer = mse_hessian_with_bias(x)
-        design = torch.cat([x, torch.ones(30, 1, dtype=torch.float64)], dim=1)
-        wanted = 2 * design.T @ design / 30
-        if not isinstance(answer, Tensor) or answer.shape != (4, 4):
-            return CheckResult(
-                name, "wrong", "Return a (features + 1) x (features + 1) tensor: the last row and column are the bias."
-            )
-        if _close(answer, wanted, 1e-6):
+        g = torch.Generator().manual_seed(6)
+        mixing = torch.tensor([[1.0, 0.0, 0.0], [0.9, 0.3, 0.0], [-2.0, 1.0, 5.0]], dtype=torch.float64)
+        x = torch.randn(400, 3, generator=g, dtype=torch.float64) @ mixing + torch.tensor([3.0, -1.0, 10.0])
+        answer = zca_whiten(x.clone())
+        if not isinstance(answer, Tensor) or answer.shape != x.shape:
+            return CheckResult(name, "wrong", "Return a tensor shaped like x: one whitened row per example.")
+        centred = x - x.mean(dim=0)
+        values, vectors = torch.linalg.eigh(centred.T @ centred / len(x))
+        if _close(answer, centred @ vectors @ torch.diag(values**-0.5) @ vectors.T, 1e-6):
             return CheckResult(name, "correct", "")
-        if _close(answer, wanted / 2, 1e-6):
-            return CheckResult(name, "wrong", "nn.MSELoss is mean((ŷ - y)²), without a ½: the factor 2 stays.")
-        if _close(answer, wanted * 30 / 29, 1e-6):
-            return CheckResult(name, "wrong", "Divide by N, the number of examples the mean runs over, not N - 1.")
+        if not _close(answer.mean(dim=0), torch.zeros(3, dtype=torch.float64), 1e-6):
+            return CheckResult(name, "wrong", "Subtract each feature's mean first: whitened features have mean 0.")
+        covariance = answer.double().T @ answer.double() / len(x)
+        if _close(covariance, torch.eye(3, dtype=torch.float64) * (len(x) - 1) / len(x), 1e-6):
+            return CheckResult(
+                name, "wrong", "Use the population covariance (divide by N, correction=0), as the MSE Hessian does."
+            )
+        if _close(covariance, torch.eye(3, dtype=torch.float64), 1e-6):
+            return CheckResult(
+                name,
+                "wrong",
+                "The covariance is the identity, so this whitens, but it rotates the features (PCA whitening): "
+                "rotate back with the eigenvectors' transpose, x_c · U Λ^(-1/2) Uᵀ.",
+            )
+        if _close(covariance.diagonal(), torch.ones(3, dtype=torch.float64), 1e-6):
+            return CheckResult(
+                name,
+                "wrong",
+                "Each feature now has variance 1, but they are still correlated: that is standardization. "
+                "Use the whole covariance matrix, not only its diagonal.",
+            )
         return CheckResult(
             name,
             "wrong",
-            "Hint: append a column of ones to x (the bias's input), call it X̃; the loss is "
-            "mean((X̃ θ - y)²), so its Hessian is 2 X̃ᵀX̃ / N.",
+            "Hint: C = x_cᵀx_c / N for the centred x_c; torch.linalg.eigh(C) gives C = U Λ Uᵀ; "
+            "then x_c · U Λ^(-1/2) Uᵀ has covariance I.",
         )
 
     return _run(name, attempt)
@@ -358,79 +285,30 @@ def check_mse_hessian_with_bias(mse_hessian_with_bias: Callable[[Tensor], Tensor
 # ----------------------------------------------------------------------------- notebook 04
 
 
-def check_default_init_variance(default_init_variance: Callable[[int], float]) -> CheckResult:
-    """Exercise: the variance of nn.Linear's default weight init, as a function of fan_in."""
-    name = "default_init_variance"
+def check_leaky_relu_std(leaky_relu_std: Callable[[int, float], float]) -> CheckResult:
+    """Exercise: the weight std that keeps E[z²] constant through leaky-ReLU layers of slope a below 0."""
+    name = "leaky_relu_std"
     return _run(
         name,
         lambda: _check_formula(
             name,
-            default_init_variance,
-            [(784,), (128,), (3,)],
-            lambda n: 1 / (3 * n),
+            leaky_relu_std,
+            [(784, 0.01), (128, 0.2), (128, 1.0), (10, 0.5)],
+            lambda n, a: math.sqrt(2 / ((1 + a * a) * n)),
             [
-                (lambda n: 1 / n, "1/fan_in is the *square of the bound*; a uniform U(-a, a) has variance a²/3."),
-                (lambda n: 2 / n, "2/fan_in is Kaiming's variance for ReLU, which PyTorch's default is not."),
-                (lambda n: 1 / math.sqrt(3 * n), "That is the standard deviation; the exercise asks for the variance."),
-            ],
-            "Hint: kaiming_uniform_(a=√5) uses gain √(2/(1+a²)) and bound gain·√(3/fan_in); then Var(U(-b, b)) = b²/3.",
-        ),
-    )
-
-
-def check_kaiming_std(kaiming_std: Callable[[int], float]) -> CheckResult:
-    """Exercise: the weight std that keeps the second moment constant through ReLU layers."""
-    name = "kaiming_std"
-    return _run(
-        name,
-        lambda: _check_formula(
-            name,
-            kaiming_std,
-            [(784,), (128,), (10,)],
-            lambda n: math.sqrt(2 / n),
-            [
-                (lambda n: 2 / n, "That is the variance; take its square root for the std."),
+                (lambda n, a: math.sqrt(2 / n), "That is ReLU's (a = 0): the negative half passes a² of its E[z²]."),
+                (lambda n, a: 2 / ((1 + a * a) * n), "That is the variance; take its square root for the std."),
                 (
-                    lambda n: math.sqrt(1 / n),
-                    "√(1/fan_in) suits a linear (or tanh-near-zero) layer; "
-                    "ReLU zeroes half the signal, so double the variance.",
+                    lambda n, a: math.sqrt(2 / ((1 + a) * n)),
+                    "The negative half is scaled by a, so its square by a²: use 1 + a², not 1 + a.",
                 ),
                 (
-                    lambda n: math.sqrt(1 / (3 * n)),
-                    "That is PyTorch's default, which shrinks the signal √6-fold per ReLU layer.",
+                    lambda n, a: math.sqrt(1 / ((1 + a * a) * n)),
+                    "Half the inputs are negative: E[leaky(z)²] = (1 + a²)/2 · E[z²], so the 2 stays.",
                 ),
             ],
-            "Hint: Var(z_next) = fan_in · Var(w) · E[relu(z)²] and E[relu(z)²] = Var(z)/2 for symmetric z. "
-            "Solve Var(z_next) = Var(z).",
-        ),
-    )
-
-
-def check_xavier_uniform_bound(xavier_uniform_bound: Callable[[int, int], float]) -> CheckResult:
-    """Exercise: the bound a of Glorot/Xavier's uniform init U(-a, a)."""
-    name = "xavier_uniform_bound"
-    return _run(
-        name,
-        lambda: _check_formula(
-            name,
-            xavier_uniform_bound,
-            [(784, 128), (128, 128), (128, 10)],
-            lambda n_in, n_out: math.sqrt(6 / (n_in + n_out)),
-            [
-                (
-                    lambda n_in, n_out: math.sqrt(2 / (n_in + n_out)),
-                    "That is the std of Xavier's *normal* init; a uniform U(-a, a) has std a/√3.",
-                ),
-                (
-                    lambda n_in, n_out: 2 / (n_in + n_out),
-                    "That is the variance Xavier asks for; you need the bound a with a²/3 equal to it.",
-                ),
-                (
-                    lambda n_in, n_out: math.sqrt(6 / n_in),
-                    "Xavier averages the forward and backward conditions: use fan_in + fan_out.",
-                ),
-            ],
-            "Hint: Xavier wants Var(w) = 2/(fan_in + fan_out), and Var(U(-a, a)) = a²/3.",
+            "Hint: for z symmetric around 0, E[leaky(z)²] = ½E[z²] + ½a²E[z²]. "
+            "Solve fan_in · Var(w) · (1 + a²)/2 = 1 for the std √Var(w).",
         ),
     )
 
@@ -438,87 +316,95 @@ def check_xavier_uniform_bound(xavier_uniform_bound: Callable[[int, int], float]
 # ----------------------------------------------------------------------------- notebook 05
 
 
-def check_batch_norm_forward(batch_norm_forward: Callable[[Tensor, Tensor, Tensor, float], Tensor]) -> CheckResult:
-    """Exercise: batch norm's training-mode output for x [N, C], γ, β and eps."""
-    name = "batch_norm_forward"
+def check_batch_norm_2d(batch_norm_2d: Callable[[Tensor, Tensor, Tensor, float], Tensor]) -> CheckResult:
+    """Exercise: batch norm's training-mode output for images x [N, C, H, W], γ [C], β [C] and eps."""
+    name = "batch_norm_2d"
 
     def attempt() -> CheckResult:
         g = torch.Generator().manual_seed(8)
-        x = torch.randn(6, 4, generator=g, dtype=torch.float64) * 3 + 2
-        gamma = torch.rand(4, generator=g, dtype=torch.float64) + 0.5
-        beta = torch.randn(4, generator=g, dtype=torch.float64)
-        eps = 1e-2  # large, so that forgetting it shows
-        answer = batch_norm_forward(x.clone(), gamma, beta, eps)
+        x = torch.randn(4, 3, 5, 2, generator=g, dtype=torch.float64) * torch.tensor([3.0, 0.5, 10.0])[:, None, None]
+        x = x + torch.tensor([2.0, -1.0, 50.0], dtype=torch.float64)[:, None, None]
+        gamma = torch.rand(3, generator=g, dtype=torch.float64) + 0.5
+        beta = torch.randn(3, generator=g, dtype=torch.float64)
+        eps = 1e-1  # large, so that forgetting it shows
+        answer = batch_norm_2d(x.clone(), gamma, beta, eps)
         wanted = torch.nn.functional.batch_norm(x, None, None, gamma, beta, training=True, eps=eps)
         if not isinstance(answer, Tensor) or answer.shape != x.shape:
-            return CheckResult(name, "wrong", "Return a tensor shaped like x: one normalized value per input value.")
+            return CheckResult(
+                name, "wrong", "Return a tensor shaped like x; reshape γ and β to [1, C, 1, 1] to broadcast them."
+            )
         if _close(answer, wanted, 1e-6):
             return CheckResult(name, "correct", "")
-        mean = x.mean(dim=0)
-        if _close(answer, gamma * (x - mean) / torch.sqrt(x.var(dim=0, correction=1) + eps) + beta, 1e-6):
+        g4, b4 = gamma[None, :, None, None], beta[None, :, None, None]
+
+        def normalized(dims: tuple[int, ...], correction: int = 0, epsilon: float = eps) -> Tensor:
+            mean = x.mean(dim=dims, keepdim=True)
+            return g4 * (x - mean) / torch.sqrt(x.var(dim=dims, correction=correction, keepdim=True) + epsilon) + b4
+
+        if _close(answer, normalized((0,)), 1e-6):
             return CheckResult(
                 name,
                 "wrong",
-                "Normalize with the biased batch variance (divide by N); N - 1 is only for the running estimate.",
+                "That gives every pixel position its own statistics. A channel is one feature: its mean and "
+                "variance run over the batch *and* every position, dims (0, 2, 3).",
             )
-        if _close(answer, gamma * (x - mean) / x.std(dim=0, correction=0) + beta, 1e-6):
+        if _close(answer, normalized((1, 2, 3)), 1e-6) or _close(answer, normalized((2, 3)), 1e-6):
+            return CheckResult(
+                name,
+                "wrong",
+                "That normalizes each image by itself (layer or instance norm). Batch norm averages over the "
+                "batch too: dims (0, 2, 3).",
+            )
+        if _close(answer, normalized((0, 2, 3), correction=1), 1e-6):
+            return CheckResult(
+                name, "wrong", "Normalize with the biased variance (divide by the count); N - 1 is for running_var."
+            )
+        if _close(answer, normalized((0, 2, 3), epsilon=0.0), 1e-6):
             return CheckResult(name, "wrong", "Add eps to the variance before the square root.")
-        if _close(
-            answer,
-            gamma * (x - x.mean(dim=1, keepdim=True)) / torch.sqrt(x.var(dim=1, correction=0, keepdim=True) + eps)
-            + beta,
-            1e-6,
-        ):
-            return CheckResult(
-                name,
-                "wrong",
-                "That normalizes each example over its features (layer norm). "
-                "Batch norm averages over the batch: dim=0.",
-            )
-        return CheckResult(
-            name, "wrong", "Hint: mean and biased variance over dim=0, x̂ = (x - mean)/√(var + eps), then γ·x̂ + β."
-        )
-
-    return _run(name, attempt)
-
-
-def check_update_running_var(update_running_var: Callable[[Tensor, Tensor, float], Tensor]) -> CheckResult:
-    """Exercise: PyTorch's update of running_var from one training batch."""
-    name = "update_running_var"
-
-    def attempt() -> CheckResult:
-        g = torch.Generator().manual_seed(9)
-        running = torch.rand(3, generator=g, dtype=torch.float64) + 0.5
-        batch = torch.randn(5, 3, generator=g, dtype=torch.float64) * 2
-        answer = update_running_var(running.clone(), batch, 0.1)
-        layer = torch.nn.BatchNorm1d(3, momentum=0.1).double()
-        assert layer.running_var is not None  # BatchNorm1d tracks running statistics by default
-        with torch.no_grad():
-            layer.running_var.copy_(running)
-        layer(batch)
-        wanted = layer.running_var
-        if not isinstance(answer, Tensor) or answer.shape != (3,):
-            return CheckResult(name, "wrong", "Return the new running variance: one value per feature.")
-        if _close(answer, wanted, 1e-8):
-            return CheckResult(name, "correct", "")
-        if _close(answer, 0.9 * running + 0.1 * batch.var(dim=0, correction=0), 1e-8):
-            return CheckResult(
-                name, "wrong", "PyTorch stores the *unbiased* batch variance (divide by N - 1) in running_var."
-            )
-        if _close(answer, 0.1 * running + 0.9 * batch.var(dim=0, correction=1), 1e-8):
-            return CheckResult(
-                name,
-                "wrong",
-                "Momentum weights the *new* batch in PyTorch: (1 - momentum)·running + momentum·batch "
-                "(Keras uses the opposite convention).",
-            )
         return CheckResult(
             name,
             "wrong",
-            "Hint: new = (1 - momentum) · running_var + momentum · (unbiased variance of the batch, per feature).",
+            "Hint: per channel, the mean and biased variance over dims (0, 2, 3) with keepdim=True; "
+            "x̂ = (x - mean)/√(var + eps), then γ·x̂ + β with γ and β shaped [1, C, 1, 1].",
         )
 
     return _run(name, attempt)
+
+
+def check_batches_to_forget(batches_to_forget: Callable[[float, float], int]) -> CheckResult:
+    """Exercise: training batches until a running estimate's starting value weighs at most `fraction`."""
+    name = "batches_to_forget"
+    return _run(
+        name,
+        lambda: _check_formula(
+            name,
+            batches_to_forget,
+            [(0.1, 0.01), (0.1, 0.5), (0.01, 0.01), (0.5, 0.1), (0.3, 0.3)],
+            lambda m, f: math.ceil(math.log(f) / math.log(1 - m)),
+            [
+                (
+                    lambda m, f: math.ceil(math.log(f) / math.log(m)),
+                    "In PyTorch momentum is the weight of the *new* batch, so the old value keeps (1 - momentum) "
+                    "per batch (Keras uses the opposite convention).",
+                ),
+                (
+                    lambda m, f: math.log(f) / math.log(1 - m),
+                    "Right formula; now round up to a whole number of batches (math.ceil).",
+                ),
+                (
+                    lambda m, f: math.floor(math.log(f) / math.log(1 - m)),
+                    "Round up, not down: after the rounded-down count the old value still weighs more than fraction.",
+                ),
+                (
+                    lambda m, f: 1 / m,
+                    "1/momentum is how many recent batches the estimate mostly averages, not when the start is "
+                    "forgotten: that depends on fraction.",
+                ),
+            ],
+            "Hint: each batch multiplies the starting value's weight by (1 - momentum); find the smallest k "
+            "with (1 - momentum)^k ≤ fraction.",
+        ),
+    )
 
 
 def check_fold_batch_norm(

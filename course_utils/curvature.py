@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from course_utils.runtime import make_generator
+from course_utils.train import fit
 
 LossFunction = Callable[[], Tensor]
 
@@ -354,3 +355,149 @@ def descend_quadratic(
                 diverged = True
                 break
     return QuadraticPath(np.array(points), np.array(losses), w_star, diverged)
+
+
+def measured_step_limit(h: Tensor | np.ndarray, *, steps: int = 1000, relative_precision: float = 1e-2) -> float:
+    """The largest learning rate at which gradient descent on the quadratic with Hessian `h` does not
+    blow up, found by running it (not from the eigenvalues): a run "blows up" when its loss after
+    `steps` steps is above where it started. Bisection between a rate that survives and one that
+    does not, until they are within `relative_precision` of each other; returns the surviving one.
+    For a positive definite `h` this is 2/λmax to about that precision, the limit §2 of notebook 03
+    derives."""
+    matrix = np.array(h.detach().cpu().double() if isinstance(h, Tensor) else h, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or (np.diag(matrix) <= 0).any():
+        raise ValueError("Pass a square Hessian with a positive diagonal.")
+    if not 0 < relative_precision < 1 or steps < 1:
+        raise ValueError(f"Need steps >= 1 and 0 < relative_precision < 1, got {steps} and {relative_precision}.")
+    start = np.ones(len(matrix))
+
+    def survives(lr: float) -> bool:
+        path = descend_quadratic(matrix, start, lr=lr, steps=steps)
+        return not path.diverged and path.losses[-1] <= path.losses[0]
+
+    survived = 2 / np.trace(matrix)  # the trace bounds λmax from above, so this rate is below the limit
+    if not survives(survived):
+        raise ValueError("Even 2/trace(h) does not converge: is h positive definite?")
+    failed = survived * 2
+    while survives(failed):
+        survived, failed = failed, failed * 2
+    while failed / survived > 1 + relative_precision:
+        middle = math.sqrt(survived * failed)
+        survived, failed = (middle, failed) if survives(middle) else (survived, middle)
+    return float(survived)
+
+
+# ----------------------------------------------------------------------------- one example per step
+
+
+@dataclass(frozen=True)
+class ExampleSteps:
+    """Plain stochastic gradient descent on a linear unit ŷ = x·w (no bias), one example per step,
+    loss (ŷ - y)² per example."""
+
+    path: QuadraticPath  # the weights after each step, on the bowl of the mean loss over all the examples
+    gradients: np.ndarray  # [steps, d]: the gradient each step followed, 2(ŷ - y)·x of its example
+
+    def same_sign_share(self) -> float:
+        """The share of the steps whose gradient components are all positive or all negative: steps
+        that can only move every weight down together or every weight up together. Steps with a
+        zero gradient (the example already fitted) are left out."""
+        moving = self.gradients[np.any(self.gradients != 0, axis=1)]
+        if len(moving) == 0:
+            raise ValueError("No step had a non-zero gradient: every example was already fitted.")
+        same = np.all(moving > 0, axis=1) | np.all(moving < 0, axis=1)
+        return float(same.mean())
+
+
+def per_example_sgd(
+    x: Tensor | np.ndarray, y: Tensor | np.ndarray, *, start: Sequence[float] | np.ndarray, lr: float
+) -> ExampleSteps:
+    """SGD with batch size 1 through the rows of `x` in order (one pass): w ← w - lr·2(x_i·w - y_i)·x_i.
+
+    For an example whose inputs are all positive, every component of this gradient has the sign of
+    the error (x_i·w - y_i): the step moves all weights up together or all down together. The path's
+    losses are those of the mean loss over all the examples, the quadratic with Hessian
+    `mse_hessian(x, bias=False)`, measured from its minimum."""
+    inputs = np.asarray(x, dtype=np.float64)
+    targets = np.asarray(y, dtype=np.float64).reshape(-1)
+    w = np.array(start, dtype=np.float64).reshape(-1)
+    if inputs.ndim != 2 or inputs.shape != (len(targets), len(w)):
+        raise ValueError(
+            f"Need x of shape [examples, {len(w)}] and one target per row, got {inputs.shape} and {targets.shape}."
+        )
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"Need a positive finite lr, got {lr}.")
+    h = mse_hessian(inputs, bias=False)
+    w_star = mse_minimizer(inputs, targets, bias=False)
+    points, gradients = [w.copy()], []
+    for row, target in zip(inputs, targets, strict=True):
+        gradient = 2 * (row @ w - target) * row
+        w = w - lr * gradient
+        points.append(w.copy())
+        gradients.append(gradient)
+    path_points = np.array(points)
+    offsets = path_points - w_star
+    losses = 0.5 * np.einsum("ti,ij,tj->t", offsets, h, offsets)
+    diverged = not np.all(np.isfinite(losses)) or bool(losses[-1] > 1e12 * max(losses[0], 1e-300))
+    return ExampleSteps(QuadraticPath(path_points, losses, w_star, diverged), np.array(gradients))
+
+
+# ----------------------------------------------------------------------------- the step limit of a network
+
+
+@dataclass(frozen=True)
+class StepLimitProbe:
+    """What sets the largest learning rate of one network at its initialization, and whether full-batch
+    gradient descent at fractions of 2/λmax climbs."""
+
+    first_to_last_gradient: float  # ‖∂L/∂W‖ of the first nn.Linear's weight over the last nn.Linear's
+    lambda_max: float  # the top Hessian eigenvalue over all parameters
+    last_layer_share: float  # the top eigenvalue of the last nn.Linear's block alone, over lambda_max
+    peak_loss: dict[float, float]  # fraction of 2/λmax -> the run's highest loss over its starting loss
+
+
+def probe_step_limit(
+    make_model: Callable[[], torch.nn.Module],
+    x: Tensor,
+    y: Tensor,
+    *,
+    fractions: Sequence[float] = (0.9, 1.1),
+    steps: int = 40,
+    seed: int = 0,
+    loss: Literal["cross_entropy", "mse"] = "mse",
+) -> StepLimitProbe:
+    """Measure a network's gradients and curvature at initialization, then train a fresh copy for
+    `steps` full-batch gradient-descent steps at each fraction of 2/λmax.
+
+    `make_model()` must build the same initialized network every time it is called (seed it inside):
+    the probe measures one copy and trains the others. λmax comes from `top_eigenvalues`
+    (tolerance 1e-3, `seed` for its random start); training is `course_utils.train.fit`."""
+    model = make_model()
+    linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise ValueError("make_model() must build a network with at least one nn.Linear layer.")
+    params = list(model.parameters())
+    loss_fn = model_loss(model, x, y, loss=loss)
+    first_gradient, last_gradient = torch.autograd.grad(loss_fn(), [linears[0].weight, linears[-1].weight])
+    lambda_max = top_eigenvalues(loss_fn, params, tolerance=1e-3, seed=seed)[0].item()
+    last_layer = top_eigenvalues(loss_fn, list(linears[-1].parameters()), tolerance=1e-3, seed=seed)[0].item()
+    peak_loss = {}
+    for fraction in fractions:
+        run = fit(
+            make_model(),
+            x,
+            y,
+            lr=fraction * 2 / lambda_max,
+            epochs=steps,
+            batch_size=len(x),
+            seed=seed,
+            loss=loss,
+            progress=False,
+        )
+        peak_loss[fraction] = float(np.nanmax(run.step_loss) / run.step_loss[0])
+    return StepLimitProbe(
+        first_to_last_gradient=first_gradient.norm().item() / last_gradient.norm().item(),
+        lambda_max=lambda_max,
+        last_layer_share=last_layer / lambda_max,
+        peak_loss=peak_loss,
+    )

@@ -13,9 +13,11 @@ through it at all: for ReLU, a unit that never fires.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -23,6 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _NormBase
+
+from course_utils.runtime import seed_everything
 
 # Element-wise activations the hooks recognise (functional calls such as torch.relu inside a
 # custom forward are invisible to hooks: use the module form).
@@ -313,6 +317,57 @@ def hidden_std_ratio(stats: Sequence[LayerStats], reference: Sequence[LayerStats
     return np.array([a.std / b.std for a, b in zip(ours, base, strict=True)])
 
 
+@dataclass(frozen=True)
+class LayerValues:
+    """Every value behind `layer_stats`' summaries, for one batch: what histograms are drawn from.
+
+    `activations[i]` is the output [N, units] of the i-th activation module call, in forward order;
+    `weight_gradients[i]` is ∂loss/∂weight of the i-th layer with a weight, in the order
+    `model.modules()` lists them (forward order for an `nn.Sequential`; for an MLP the last one is
+    the output layer's).
+    """
+
+    activations: list[Tensor]
+    weight_gradients: list[Tensor]
+
+
+def layer_values(model: nn.Module, x: Tensor, y: Tensor) -> LayerValues:
+    """One forward and one backward pass of the batch `x` (targets `y`) through `model`: every
+    activation module's output and every weight's loss gradient, as tensors (detached copies).
+
+    The loss is the one `layer_stats` uses: mean cross-entropy for int64 class labels, mean squared
+    error for float targets. The model's own `.grad`s are left untouched.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"layer_values needs a torch.nn.Module, got {type(model).__name__}.")
+    if not isinstance(x, Tensor) or not x.is_floating_point() or len(x) == 0:
+        raise TypeError("x must be a non-empty float tensor of examples (preprocess it first).")
+    if not isinstance(y, Tensor) or len(y) != len(x):
+        raise ValueError(f"y must be a tensor with one target per example of x ({len(x)}).")
+    activations = [m for m in model.modules() if _kind(m) == "activation"]
+    weighted = [m for m in model.modules() if _kind(m) == "linear"]
+    if not activations or not weighted:
+        raise ValueError("layer_values needs a model with activation modules and layers with a weight.")
+    outputs: list[Tensor] = []
+    handles = [m.register_forward_hook(lambda _m, _i, out: outputs.append(out.detach().clone())) for m in activations]
+    try:
+        with torch.enable_grad():
+            prediction = model(x)
+            if y.dtype == torch.int64:
+                loss = nn.functional.cross_entropy(prediction, y)
+            elif y.is_floating_point():
+                loss = nn.functional.mse_loss(prediction, y.reshape(prediction.shape))
+            else:
+                raise TypeError(f"y must hold int64 class labels or float targets, not {y.dtype}.")
+            weights: list[Tensor] = [m.weight for m in weighted]  # type: ignore[misc]
+            grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    finally:
+        for handle in handles:
+            handle.remove()
+    unused_as_zero = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(weights, grads, strict=True)]
+    return LayerValues(activations=outputs, weight_gradients=unused_as_zero)
+
+
 # The thresholds of `signal_verdict`. They are this course's own rules of thumb, not taken from a
 # paper, set in notebook 04 §3 for 20-layer, 128-wide MLPs at initialization (one forward and one
 # backward pass on 512 Fashion-MNIST images; five networks per combination). The networks there that
@@ -373,6 +428,35 @@ def signal_verdict(stats: Sequence[LayerStats]) -> SignalVerdict:
     ):
         return "vanishes"
     return "alive"
+
+
+def verdict_tally(stats_per_network: Sequence[Sequence[LayerStats]]) -> tuple[Counter[SignalVerdict], str]:
+    """The `signal_verdict`s of several networks (one `layer_stats` result each, e.g. one per seed):
+    how many got each verdict, and a label for a table: the majority's verdict, followed by "k/n"
+    when only k of the n networks agree (e.g. "dies 3/5")."""
+    if len(stats_per_network) == 0:
+        raise ValueError("verdict_tally needs the layer_stats of at least one network.")
+    counts = Counter(signal_verdict(stats) for stats in stats_per_network)
+    majority, agreeing = counts.most_common(1)[0]
+    return counts, majority + ("" if agreeing == len(stats_per_network) else f" {agreeing}/{len(stats_per_network)}")
+
+
+def layer_stats_by_seed(
+    make_model: Callable[[], nn.Module],
+    seeds: Iterable[int],
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    preprocess: Callable[[Tensor], Tensor] | None = None,
+) -> list[list[LayerStats]]:
+    """`layer_stats(model, x, y, preprocess=...)` of one new network per seed: `seed_everything(seed)`,
+    then `make_model()`, so each is the network any other cell seeded the same way builds (and
+    COURSE_SEED_OFFSET shifts these seeds too)."""
+    runs = []
+    for seed in seeds:
+        seed_everything(seed)
+        runs.append(layer_stats(make_model(), x, y, preprocess=preprocess))
+    return runs
 
 
 def stats_table(stats: Sequence[LayerStats], *, decimals: int = 4) -> str:
@@ -457,3 +541,77 @@ def describe_intervals(
         else:
             parts.append(f"{start:.{decimals}f} < z < {end:.{decimals}f}")
     return " or ".join(parts) or "nowhere"
+
+
+def first_hidden(stats: Sequence[LayerStats], kind: LayerKind = "activation") -> LayerStats:
+    """The first hidden layer's entry of `kind` in `layer_stats(model, ...)` of an MLP: its weighted
+    layer ("linear": the statistics of its pre-activations z) or its activation ("activation": of f(z)).
+
+    A name for what an index such as `stats[1]` would hide (which entry is first depends on the model).
+    """
+    entries = hidden_layer_stats(stats, kind)
+    if not entries:
+        raise ValueError(f"these layer_stats have no hidden {kind!r} layer; the kinds are {[s.kind for s in stats]}.")
+    return entries[0]
+
+
+def _activation_module(model: nn.Module, layer: int) -> nn.Module:
+    found = [m for m in model.modules() if _kind(m) == "activation"]
+    if not 1 <= layer <= len(found):
+        raise ValueError(f"layer must be between 1 and {len(found)} (the model's activation modules), not {layer}.")
+    return found[layer - 1]
+
+
+def pre_activations(model: nn.Module, x: Tensor, *, layer: int = 1) -> Tensor:
+    """The pre-activations z that the `layer`-th activation module of `model` receives on `x` (1 is the
+    first hidden layer's), as [examples, units]: the numbers its units compute before f is applied."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a float tensor of examples (preprocess it first).")
+    activation = _activation_module(model, layer)
+    seen: list[Tensor] = []
+    # A pre-hook: it sees z before an in-place activation overwrites it.
+    handle = activation.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach().clone()))
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return seen[0].flatten(1)
+
+
+def dead_unit_mask(model: nn.Module, x: Tensor, *, layer: int = 1) -> Tensor:
+    """Which units of the `layer`-th activation module (1 = the first hidden layer) are dead on `x`, as
+    booleans [units]: flat (|f'(z)| < SATURATION_THRESHOLD) on every example, so no gradient reaches
+    their weights from any of them. For ReLU: the units that fire on none of the examples."""
+    flat = activation_derivative(_activation_module(model, layer), pre_activations(model, x, layer=layer)).abs()
+    return (flat < SATURATION_THRESHOLD).all(dim=0)
+
+
+def dead_unit_share(model: nn.Module, x: Tensor, *, layer: int = 1) -> float:
+    """The share of the `layer`-th activation module's units that are dead on `x` (see `dead_unit_mask`)."""
+    return float(dead_unit_mask(model, x, layer=layer).double().mean())
+
+
+def dead_share_from_bias_steps(initial: nn.Module, trained: nn.Module, x: Tensor) -> float:
+    """How many first-hidden-layer units the bias steps alone would have killed.
+
+    `trained` is `initial` after training. The answer is `dead_unit_share` on `x` of a copy of
+    `initial` that takes its first weighted layer's bias from `trained` and keeps its own initial
+    weights: a bias step shifts a unit's z by the same amount on every example, so it alone can put
+    all of them below zero; what the weight steps did is left out. Neither model is changed.
+    """
+    hybrid = copy.deepcopy(initial)
+    target, source = (_first_bias(model) for model in (hybrid, trained))
+    if target.shape != source.shape:
+        raise ValueError("trained must have the architecture of initial: its first layer's bias does not match.")
+    with torch.no_grad():
+        target.copy_(source)
+    return dead_unit_share(hybrid, x)
+
+
+def _first_bias(model: nn.Module) -> Tensor:
+    first = next((m for m in model.modules() if _kind(m) == "linear"), None)
+    bias = getattr(first, "bias", None)
+    if not isinstance(bias, Tensor):
+        raise ValueError("both models need a first weighted layer with a bias (e.g. nn.Linear(..., bias=True)).")
+    return bias

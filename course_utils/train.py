@@ -10,8 +10,9 @@ import math
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -47,6 +48,25 @@ class ClippedProbabilityLoss(nn.Module):
 
     def forward(self, logits: Tensor, target: Tensor) -> Tensor:
         return clipped_probability_loss(logits, target)
+
+
+@torch.no_grad()
+def clipped_share(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    """Share of the examples `(x, y)` whose true-class probability under `model` lies outside
+    [ε, 1 − ε] (ε = `KERAS_EPSILON`): where Keras's clipped loss is flat and its gradient is exactly 0."""
+    _check_xy(x, y, "clipped_probabilities", "clipped_share")
+    p_true = torch.softmax(model(x), dim=-1).gather(-1, y.unsqueeze(-1))
+    return float(((p_true < KERAS_EPSILON) | (p_true > 1 - KERAS_EPSILON)).double().mean())
+
+
+def gradient_norm(model: nn.Module, x: Tensor, y: Tensor, *, loss: str = "cross_entropy") -> float:
+    """Length of the gradient of `loss` (mean over the batch `(x, y)`) with respect to all of
+    `model`'s trainable parameters at once. The parameters' `.grad` are left untouched."""
+    criterion = _loss_function(loss)
+    _check_xy(x, y, loss, "gradient_norm")
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    gradients = torch.autograd.grad(criterion(_model_output(model, x, loss, y), y), parameters)
+    return float(torch.cat([g.flatten() for g in gradients]).norm())
 
 
 def minibatch_indices(
@@ -452,3 +472,49 @@ def largest_rate(points: Sequence[SweepPoint], *, accuracy_above: float | None =
         (p.lr for p in points if not p.diverged and (accuracy_above is None or p.accuracy > accuracy_above)),
         default=0.0,
     )
+
+
+def sgd_losses(
+    net: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    first_layer_lr: float,
+    first_layer_decay: float = 0.0,
+    lr: float = 0.1,
+    steps: int = 60,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> np.ndarray:
+    """Plain SGD with cross-entropy, trains `net` in place and returns the loss of every step.
+
+    The weights of the first `nn.Linear` get their own learning rate and weight decay
+    (`first_layer_lr`, `first_layer_decay`); every other parameter, that layer's bias included,
+    gets `lr` and no decay. Each step draws `batch_size` examples with replacement from a
+    generator seeded with `seed` (`make_generator`: shifted by COURSE_SEED_OFFSET), so two calls
+    on data of the same length see the same batches: runs that differ only in the input scale, the
+    rates or the decay can be compared step by step.
+    """
+    first_weights = next((m.weight for m in net.modules() if isinstance(m, nn.Linear)), None)
+    if first_weights is None:
+        raise ValueError("sgd_losses needs a network with an nn.Linear layer, e.g. mlp(784, 128, 10).")
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be positive, got {steps} and {batch_size}.")
+    _check_xy(x, y, "cross_entropy", "sgd_losses")
+    others = [p for p in net.parameters() if p is not first_weights]
+    groups: list[dict[str, Any]] = [
+        {"params": [first_weights], "lr": first_layer_lr, "weight_decay": first_layer_decay},
+        {"params": others},
+    ]
+    optimizer = torch.optim.SGD(groups, lr=lr)
+    criterion = _loss_function("cross_entropy")
+    order = make_generator(seed)
+    losses = []
+    for _ in range(steps):
+        index = torch.randint(0, len(x), (batch_size,), generator=order)
+        loss = criterion(net(x[index]), y[index])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return np.array(losses)

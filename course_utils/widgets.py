@@ -97,5 +97,22 @@ class GridExplorer:
         self.redraws += 1
         self.last_redraw_seconds = time.perf_counter() - start
 
+    def check_redraw(self, label: str, value: Any) -> float:
+        """Move `label` to `value` as a learner would, check the figure redrew exactly once, and move
+        it back, so the explorer is left where the notebook's text says it starts. Returns the
+        seconds that redraw took (for the course's 0.3 s budget)."""
+        if label not in self.controls:
+            raise ValueError(f"no control named {label!r}; the controls are {list(self.controls)}.")
+        slider = self.controls[label]
+        start, before = slider.value, self.redraws
+        if value == start:
+            raise ValueError(f"{label!r} already shows {value!r}: pick another value, so the move redraws.")
+        slider.value = value
+        seconds, moved_redraws = self.last_redraw_seconds, self.redraws - before
+        slider.value = start
+        if moved_redraws != 1:
+            raise AssertionError(f"moving {label!r} redrew the figure {moved_redraws} times, expected once.")
+        return seconds
+
     def _ipython_display_(self) -> None:
         display(self.widget)  # type: ignore[no-untyped-call]  # IPython ships no annotations here

@@ -325,3 +325,20 @@ def test_clipped_loss_members_with_huge_inputs_match_fit() -> None:
         assert_same(batched, reference)
     largest = max(max(h.step_loss) for h in histories)
     assert 5 < largest <= -math.log(1e-7) + 1e-5  # far from ln 3, yet bounded by the clip
+
+
+def test_final_losses_and_the_best_run_by_final_loss() -> None:
+    from course_utils.batched import best_by_final_loss, final_losses
+    from course_utils.train import SweepPoint
+
+    def run(lr: float, losses: list[float], diverged: bool = False) -> SweepPoint:
+        return SweepPoint(lr, History(step_loss=losses, diverged=diverged))
+
+    sweep = {
+        4: [run(0.01, [2.0, 1.5]), run(0.1, [2.0, 0.5]), run(1.0, [2.0, math.inf], diverged=True)],
+        9: [run(0.01, [2.0, 0.7]), run(0.1, [2.0, 0.7]), run(1.0, [2.0, 0.2])],
+    }
+    assert final_losses(sweep).tolist() == [[1.5, 0.5, math.inf], [0.7, 0.7, 0.2]]
+    assert [p.lr for p in best_by_final_loss(sweep)] == [0.1, 1.0]  # seeds in the mapping's order
+    sweep[9][2] = run(1.0, [2.0, float("nan")], diverged=True)  # a NaN loss is never the best
+    assert [p.lr for p in best_by_final_loss(sweep)] == [0.1, 0.01]  # a tie goes to the smaller rate

@@ -1,7 +1,8 @@
 """Every notebook, run in a real JupyterLab in a real (headless) Chromium, as a learner would.
 
 nbval proves the kernels run; this proves what a learner sees: no error output, every widget
-rendered, at least one figure per notebook, and in each interactive notebook one slider that,
+rendered, at least one figure per notebook, each picture tagged `figure:<name>` loaded (with a
+screenshot of it alone), and in each interactive notebook one slider that,
 moved with the keyboard, changes the figure it drives.
 
 It drives Debian's `chromium` (or $COURSE_CHROMIUM) through Playwright and never downloads a
@@ -171,6 +172,28 @@ NOTEBOOK_STATE = """() => {
 }"""
 
 
+# The cells tagged `figure:<name>` draw the pictures the course's argument rests on.
+PICTURE_TAGS = """() => {
+    const cells = window.jupyterapp.shell.currentWidget.content.model.cells;
+    const tags = [];
+    for (let i = 0; i < cells.length; i++) {
+        for (const tag of (cells.get(i).getMetadata('tags') || [])) if (tag.startsWith('figure:')) tags.push(tag);
+    }
+    return tags;
+}"""
+
+SHOW_PICTURE = """async (tag) => {
+    const notebook = window.jupyterapp.shell.currentWidget.content;
+    const index = notebook.widgets.findIndex(w => (w.model.getMetadata('tags') || []).includes(tag));
+    await notebook.scrollToItem(index, 'start');
+    notebook.widgets[index].node.id = 'picture-' + tag.replace(':', '-');
+}"""
+
+
+def picture_id(tag: str) -> str:
+    return "picture-" + tag.replace(":", "-")
+
+
 @pytest.mark.parametrize("notebook", [n.name for n in NOTEBOOKS])
 def test_notebook_runs_in_jupyterlab(jupyterlab: str, browser: object, notebook: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -195,6 +218,17 @@ def test_notebook_runs_in_jupyterlab(jupyterlab: str, browser: object, notebook:
         assert page.locator("text=Error displaying widget").count() == 0, f"{notebook}: a widget failed to render"
         figures = page.locator(".jp-OutputArea-output img").count()
         assert figures >= 1, f"{notebook}: no figure rendered"
+
+        for tag in page.evaluate(PICTURE_TAGS):
+            # JupyterLab renders only the cells near the viewport: scroll each picture in, then
+            # check its image has loaded and keep a screenshot of that cell alone.
+            page.evaluate(SHOW_PICTURE, tag)
+            picture = page.locator(f"#{picture_id(tag)} .jp-OutputArea-output img").first
+            picture.wait_for(timeout=20_000)
+            loaded = picture.evaluate("img => img.complete && img.naturalWidth > 100 && img.naturalHeight > 100")
+            assert loaded, f"{notebook}: the picture tagged {tag!r} did not render"
+            shot = SCREENSHOTS / f"{Path(notebook).stem}-{tag.removeprefix('figure:')}.png"
+            page.locator(f"#{picture_id(tag)}").screenshot(path=str(shot))
 
         sliders = page.locator(".jp-OutputArea-output .widget-slider")
         if sliders.count():

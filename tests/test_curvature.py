@@ -16,9 +16,12 @@ from course_utils.curvature import (
     descend_quadratic,
     diagonally_rescaled_condition_number,
     hessian,
+    measured_step_limit,
     model_loss,
     mse_hessian,
     mse_minimizer,
+    per_example_sgd,
+    probe_step_limit,
     top_eigenvalues,
     two_feature_hessian,
 )
@@ -199,3 +202,92 @@ def test_diagonal_rescaling_rounds_an_axis_ravine_but_not_a_diagonal_one() -> No
     assert diagonally_rescaled_condition_number(two_feature_hessian(7.0, 0.5)) == pytest.approx(1.5 / 0.5)
     with pytest.raises(ValueError, match="positive diagonal"):
         diagonally_rescaled_condition_number(np.diag([1.0, 0.0]))
+
+
+def test_measured_step_limit_finds_two_over_lambda_max_by_running() -> None:
+    g = np.random.default_rng(3)
+    for size in (2, 3, 5):
+        a = g.normal(size=(size, size))
+        h = a @ a.T + 0.1 * np.eye(size)
+        assert measured_step_limit(h, relative_precision=1e-3) == pytest.approx(
+            2 / np.linalg.eigvalsh(h).max(), rel=3e-3
+        )
+    # By hand: 10, 20, 30, 40 with a bias gives H = 2·[[750, 25], [25, 1]], λmax = 751 + √(749² + 625)
+    by_hand = 2 / (751 + math.sqrt(749**2 + 625))
+    assert measured_step_limit(mse_hessian(np.array([10.0, 20.0, 30.0, 40.0]))) == pytest.approx(by_hand, rel=2e-2)
+    assert measured_step_limit(np.diag([4.0, 1.0])) <= 0.5  # it returns a rate that survived, never above
+    with pytest.raises(ValueError, match="positive diagonal"):
+        measured_step_limit(np.diag([1.0, 0.0]))
+
+
+def test_per_example_sgd_follows_torch_sgd_with_batch_size_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(30, 2, generator=g, dtype=torch.float64)
+    y = x @ torch.tensor([1.0, -1.0], dtype=torch.float64)
+    steps = per_example_sgd(x, y, start=[0.0, 0.0], lr=0.3)
+    layer = nn.Linear(2, 1, bias=False).double()
+    nn.init.zeros_(layer.weight)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.3)
+    for i in range(30):
+        optimizer.zero_grad()
+        ((layer(x[i : i + 1]).squeeze() - y[i]) ** 2).backward()
+        np.testing.assert_allclose(steps.gradients[i], layer.weight.grad.numpy()[0], rtol=1e-12)  # type: ignore[union-attr]
+        optimizer.step()
+        np.testing.assert_allclose(steps.path.points[i + 1], layer.weight.detach().numpy()[0], rtol=1e-12, atol=1e-15)
+    # The path's losses are the mean loss above its minimum: the targets are exact, so the minimum is (1, -1).
+    np.testing.assert_allclose(steps.path.minimum, [1.0, -1.0], atol=1e-12)
+    mean_loss = ((x @ torch.tensor(steps.path.points[5]) - y) ** 2).mean().item()
+    assert steps.path.losses[5] == pytest.approx(mean_loss, rel=1e-9)
+    # Positive inputs: every step's two components share the error's sign; the first step moves both up.
+    assert steps.same_sign_share() == 1.0 and (steps.gradients[0] < 0).all()
+
+
+def test_same_sign_share_counts_by_hand() -> None:
+    x = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, -1.0], [1.0, 0.0], [2.0, 2.0]])
+    # From w = 0 with targets 1, 1, 1, 1, 0 and a tiny lr the errors are all about -1 (then 0 for the last):
+    steps = per_example_sgd(x, np.array([1.0, 1.0, 1.0, 1.0, 0.0]), start=[0.0, 0.0], lr=1e-9)
+    # gradients ≈ -2x: same sign, mixed, same sign, a zero component (not counted as same), and for the
+    # last example (target 0, error tiny but not zero) same sign again. By hand: 3 of 5.
+    assert steps.same_sign_share() == pytest.approx(3 / 5)
+    with pytest.raises(ValueError, match="non-zero"):
+        per_example_sgd(np.ones((2, 2)), np.zeros(2), start=[0.0, 0.0], lr=0.1).same_sign_share()
+    with pytest.raises(ValueError, match="examples"):
+        per_example_sgd(np.ones((3, 2)), np.zeros(2), start=[0.0, 0.0], lr=0.1)
+
+
+def test_probe_step_limit_on_linear_regression_matches_the_closed_form() -> None:
+    x, y = small_regression()
+
+    def regression() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Linear(3, 1).double()
+
+    probe = probe_step_limit(regression, x, y, fractions=(0.9, 1.1), steps=300)
+    lambda_max = np.linalg.eigvalsh(mse_hessian(x)).max()
+    assert probe.lambda_max == pytest.approx(lambda_max, rel=1e-3)
+    # One layer is both the first and the last: the ratio and the share are 1 by definition.
+    assert probe.first_to_last_gradient == pytest.approx(1.0) and probe.last_layer_share == pytest.approx(1.0)
+    # MSE is exactly quadratic: below 2/λmax the loss never rises above its start, above it it climbs.
+    assert probe.peak_loss[0.9] == pytest.approx(1.0) and probe.peak_loss[1.1] > 10
+
+
+def test_probe_step_limit_reads_the_first_and_last_layers() -> None:
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(50, 4, generator=g), torch.randn(50, generator=g)
+
+    def net() -> nn.Module:
+        torch.manual_seed(2)
+        return nn.Sequential(nn.Linear(4, 8), nn.Sigmoid(), nn.Linear(8, 1))
+
+    probe = probe_step_limit(net, x, y, fractions=(0.5,), steps=5)
+    model = net()
+    loss = model_loss(model, x, y, loss="mse")
+    first, last = torch.autograd.grad(loss(), [model[0].weight, model[2].weight])
+    assert probe.first_to_last_gradient == pytest.approx((first.norm() / last.norm()).item(), rel=1e-5)
+    full = np.linalg.eigvalsh(hessian(loss, list(model.parameters())).double().numpy()).max()
+    last_block = np.linalg.eigvalsh(hessian(loss, list(model[2].parameters())).double().numpy()).max()
+    assert probe.lambda_max == pytest.approx(full, rel=1e-2)
+    assert probe.last_layer_share == pytest.approx(last_block / full, rel=2e-2)
+    assert list(probe.peak_loss) == [0.5]
+    with pytest.raises(ValueError, match="nn.Linear"):
+        probe_step_limit(lambda: nn.Sequential(nn.Identity()), x, y)

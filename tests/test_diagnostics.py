@@ -16,14 +16,22 @@ from course_utils.diagnostics import (
     VANISHING_SIGNAL_RATIO,
     LayerStats,
     activation_derivative,
+    dead_share_from_bias_steps,
+    dead_unit_mask,
+    dead_unit_share,
     describe_intervals,
+    first_hidden,
     flat_intervals,
     hidden_layer_stats,
     hidden_std_ratio,
     layer_stats,
+    layer_stats_by_seed,
+    layer_values,
+    pre_activations,
     signal_verdict,
     stat_by_layer,
     stats_table,
+    verdict_tally,
 )
 from course_utils.models import mlp
 from course_utils.preprocessing import fit_preprocessing
@@ -322,3 +330,120 @@ def test_describe_intervals_reads_open_ends_from_the_searched_range() -> None:
     sigmoid = describe_intervals(flat_intervals(nn.Sigmoid()), decimals=2)
     edge = math.log((1 + math.sqrt(0.96)) / (1 - math.sqrt(0.96)))  # sigmoid' = s(1 - s) = 0.01
     assert sigmoid == f"z < {-edge:.2f} or z > {edge:.2f}"
+
+
+def test_layer_values_are_the_hand_computed_activations_and_weight_gradients(
+    data: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    x, y = data
+    model = hand_built()
+    values = layer_values(model, x, y)
+    # The same network written out as formulas, on leaf copies of its weights.
+    w0, b0, w2, b2, w4, b4 = (p.detach().clone().requires_grad_(True) for p in model.parameters())
+    h1 = torch.tanh(x @ w0.T + b0)
+    h2 = torch.clamp(h1 @ w2.T + b2, min=0)
+    loss = nn.functional.cross_entropy(h2 @ w4.T + b4, y)
+    by_hand = torch.autograd.grad(loss, [w0, w2, w4])
+    assert [v.shape for v in values.activations] == [(200, 16), (200, 16)]
+    assert torch.allclose(values.activations[0], h1.detach(), atol=1e-6)
+    assert torch.allclose(values.activations[1], h2.detach(), atol=1e-6)
+    assert len(values.weight_gradients) == 3
+    for got, want in zip(values.weight_gradients, by_hand, strict=True):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-7)
+    assert all(p.grad is None for p in model.parameters())  # the model's own gradients untouched
+    norms = [s.grad_norm for s in layer_stats(model, x, y) if s.kind == "linear"]
+    assert [float(g.norm()) for g in values.weight_gradients] == pytest.approx(norms, rel=1e-4)
+
+
+def test_layer_values_refuses_what_it_cannot_measure(data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, y = data
+    with pytest.raises(TypeError, match="float"):
+        layer_values(hand_built(), x.long(), y)
+    with pytest.raises(ValueError, match="one target per example"):
+        layer_values(hand_built(), x, y[:5])
+    with pytest.raises(ValueError, match="activation modules"):
+        layer_values(nn.Linear(6, 3), x, y)
+    with pytest.raises(TypeError, match="int64 class labels or float"):
+        layer_values(hand_built(), x, y.int())
+
+
+def test_first_hidden_names_the_first_layer_of_each_kind(data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, _ = data
+    stats = layer_stats(hand_built(), x)  # Linear, Tanh, Linear, ReLU, Linear
+    assert (first_hidden(stats, "linear").name, first_hidden(stats).name) == ("0", "1")
+    flattened = layer_stats(mlp(6, [8, 8], 3), x)  # Flatten (not watched), Linear, ReLU, ...
+    assert (first_hidden(flattened, "linear").name, first_hidden(flattened).module) == ("1", "ReLU")
+    with pytest.raises(ValueError, match="no hidden 'norm' layer"):
+        first_hidden(stats, "norm")
+
+
+def test_pre_activations_are_what_each_activation_receives(data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, _ = data
+    model = hand_built()
+    with torch.no_grad():
+        z1 = x @ model[0].weight.T + model[0].bias
+        z2 = torch.tanh(z1) @ model[2].weight.T + model[2].bias
+    assert torch.allclose(pre_activations(model, x), z1, atol=1e-6)
+    assert torch.allclose(pre_activations(model, x, layer=2), z2, atol=1e-6)
+    # An in-place ReLU overwrites its input: the negative z must still be there.
+    torch.manual_seed(0)
+    inplace = nn.Sequential(nn.Linear(6, 5), nn.ReLU(inplace=True), nn.Linear(5, 2))
+    z = pre_activations(inplace, x)
+    assert (z < 0).any() and torch.allclose(z, inplace[0](x).detach(), atol=1e-6)
+    with pytest.raises(ValueError, match="between 1 and 2"):
+        pre_activations(model, x, layer=3)
+    with pytest.raises(TypeError, match="float"):
+        pre_activations(model, x.long())
+
+
+def test_dead_unit_share_counts_units_off_on_every_example(data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, _ = data
+    model = hand_built()
+    with torch.no_grad():
+        model[2].bias[:5] = -1e3  # the ReLU layer: five units that can never fire
+    assert dead_unit_share(model, x, layer=2) == pytest.approx(5 / 16)
+    assert dead_unit_share(model, x, layer=2) == layer_stats(model, x)[3].fraction_dead  # the ReLU's entry
+    assert dead_unit_mask(model, x, layer=2).tolist() == [True] * 5 + [False] * 11
+    assert dead_unit_share(model, x) == 0.0  # the tanh layer is nowhere flat on all examples
+
+
+def test_dead_share_from_bias_steps_keeps_the_initial_weights(data: tuple[torch.Tensor, torch.Tensor]) -> None:
+    x, _ = data
+    torch.manual_seed(1)
+    initial = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert dead_unit_share(initial, x) == 0.0
+    trained = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 2))
+    with torch.no_grad():
+        trained[0].weight.zero_()  # with these weights z = b: every unit with b <= 0 would be dead
+        trained[0].bias.copy_(initial[0].bias)
+        trained[0].bias[[2, 5]] = -1e3  # two units that a bias step alone kills on every example
+    dead_with_trained_weights = float((trained[0].bias <= 0).double().mean())
+    assert dead_unit_share(trained, x) == pytest.approx(dead_with_trained_weights) and dead_with_trained_weights > 2 / 8
+    before = initial[0].bias.clone()
+    assert dead_share_from_bias_steps(initial, trained, x) == pytest.approx(2 / 8)
+    assert torch.equal(initial[0].bias, before)  # the initial model is left as it was
+    with pytest.raises(ValueError, match="architecture"):
+        dead_share_from_bias_steps(initial, nn.Sequential(nn.Linear(6, 4), nn.ReLU()), x)
+    with pytest.raises(ValueError, match="with a bias"):
+        dead_share_from_bias_steps(nn.Sequential(nn.Linear(6, 8, bias=False), nn.ReLU()), trained, x)
+
+
+def test_verdict_tally_counts_and_labels_the_majority() -> None:
+    alive, vanishing = constructed_mlp_stats([1.0, 1.0], [1.0, 1.0]), constructed_mlp_stats([1.0, 1e-3], [1.0, 1.0])
+    counts, label = verdict_tally([alive, vanishing, alive])
+    assert counts == {"alive": 2, "vanishes": 1} and counts["explodes"] == 0 and label == "alive 2/3"
+    assert verdict_tally([vanishing] * 5) == ({"vanishes": 5}, "vanishes")  # all agree: no count in the label
+    with pytest.raises(ValueError, match="at least one network"):
+        verdict_tally([])
+
+
+def test_layer_stats_by_seed_builds_the_network_each_seed_gives() -> None:
+    from course_utils.runtime import seed_everything
+
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(64, 6, generator=g), torch.randint(0, 3, (64,), generator=g)
+    runs = layer_stats_by_seed(lambda: mlp(6, [8, 8], 3, activation="tanh"), [0, 1], x, y, preprocess=lambda v: 2 * v)
+    for seed, stats in zip([0, 1], runs, strict=True):
+        seed_everything(seed)
+        assert stats == layer_stats(mlp(6, [8, 8], 3, activation="tanh"), 2 * x, y)
+    assert runs[0][0].std != runs[1][0].std  # two seeds, two networks

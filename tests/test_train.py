@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -497,3 +498,75 @@ def test_without_shuffling_fit_takes_the_batches_in_the_order_given() -> None:
     assert shuffled.step_loss == default.step_loss  # shuffling is the default, and unchanged
     with pytest.raises(TypeError, match="shuffle must be True or False"):
         train_blobs(shuffle="no")
+
+
+def test_clipped_share_counts_the_examples_where_the_clip_is_flat() -> None:
+    from course_utils.train import clipped_share
+
+    # The model passes its inputs through as logits: p(true class) is e^100/(e^100+1) ≈ 1 (clipped),
+    # 1/2 (not), e^-100 (clipped) and 1/(1+e^15) ≈ 3.1e-7 (just inside the clip at 1e-7).
+    logits = torch.tensor([[100.0, 0.0], [0.0, 0.0], [-100.0, 0.0], [-15.0, 0.0]])
+    assert clipped_share(torch.nn.Identity(), logits, torch.zeros(4, dtype=torch.int64)) == pytest.approx(2 / 4)
+    assert clipped_share(torch.nn.Identity(), logits[:2], torch.tensor([1, 1])) == pytest.approx(1 / 2)
+
+
+def test_gradient_norm_against_a_hand_computation() -> None:
+    from course_utils.train import gradient_norm
+
+    layer = torch.nn.Linear(2, 2)
+    with torch.no_grad():
+        layer.weight.zero_()
+        layer.bias.zero_()
+    # Zero logits: softmax (1/2, 1/2), so d loss / d logits = (−1/2, 1/2) for class 0; the weight
+    # gradient is its outer product with x = (1, 2): entries ±1/2, ±1; the bias gradient ±1/2.
+    # Length: √(4·1/4 + 2·1) = √3.
+    x, y = torch.tensor([[1.0, 2.0]]), torch.tensor([0])
+    assert gradient_norm(layer, x, y) == pytest.approx(math.sqrt(3))
+    assert layer.weight.grad is None  # nothing left behind for an optimizer to pick up
+    # With Keras's clipped loss the same example is inside the clip, so the gradient is the same.
+    assert gradient_norm(layer, x, y, loss="clipped_probabilities") == pytest.approx(math.sqrt(3), rel=1e-5)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[-100.0, 0.0], [100.0, 0.0]]))  # p(class 0) ≈ e^-200: clipped
+    assert gradient_norm(layer, x, y, loss="clipped_probabilities") == 0.0
+    # The logits loss is not flat: d/dlogits ≈ (−1, 1), so the gradient is twice the first one.
+    assert gradient_norm(layer, x, y) == pytest.approx(2 * math.sqrt(3), rel=1e-6)
+
+
+def test_sgd_losses_gives_the_first_layer_its_own_rate_and_decay() -> None:
+    from course_utils.train import sgd_losses
+
+    seed_everything(0)
+    net = mlp(3, 4, 2)
+    x, y = torch.randn(10, 3, generator=make_generator(1)), torch.arange(10) % 2
+    before = [p.detach().clone() for p in net.parameters()]
+    losses = sgd_losses(net, x, y, first_layer_lr=0.5, first_layer_decay=0.2, lr=0.1, steps=1, batch_size=10)
+    # The step, by hand: the first weights move by −0.5·(grad + 0.2·w), everything else by −0.1·grad.
+    reference = mlp(3, 4, 2)
+    with torch.no_grad():
+        for p, value in zip(reference.parameters(), before, strict=True):
+            p.copy_(value)
+    index = torch.randint(0, 10, (10,), generator=make_generator(0))  # the batch sgd_losses drew
+    loss = torch.nn.functional.cross_entropy(reference(x[index]), y[index])
+    grads = torch.autograd.grad(loss, list(reference.parameters()))
+    assert losses.tolist() == [pytest.approx(loss.item())]
+    first, *rest = zip(net.parameters(), before, grads, strict=True)
+    assert torch.allclose(first[0], first[1] - 0.5 * (first[2] + 0.2 * first[1]))
+    for after, start, grad in rest:
+        assert torch.allclose(after, start - 0.1 * grad)
+
+
+def test_sgd_losses_on_scaled_inputs_matches_with_the_rate_over_the_square_of_the_scale() -> None:
+    from course_utils.train import sgd_losses
+
+    seed_everything(0)
+    scaled = mlp(5, 8, 3).double()
+    raw = copy.deepcopy(scaled)
+    with torch.no_grad():
+        raw[1].weight /= 10  # the same function of 10× larger inputs
+    x, y = blobs(200)
+    x = x.double()
+    reference = sgd_losses(scaled, x, y, first_layer_lr=0.1, steps=20, batch_size=16)
+    matched = sgd_losses(raw, 10 * x, y, first_layer_lr=0.1 / 10**2, steps=20, batch_size=16)
+    assert len(reference) == 20 and abs(reference - matched).max() < 1e-12
+    with pytest.raises(ValueError, match="nn.Linear"):
+        sgd_losses(torch.nn.Sequential(torch.nn.Identity()), x, y, first_layer_lr=0.1)

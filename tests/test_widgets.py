@@ -41,3 +41,20 @@ def test_the_image_shown_changes_when_a_control_moves() -> None:
     assert before.startswith(b"\x89PNG")
     explorer.controls["scale"].value = 4
     assert bytes(explorer.image.value) != before
+
+
+def test_check_redraw_moves_a_control_and_puts_it_back() -> None:
+    explorer = GridExplorer({"scale": [1, 4, 255], "lr": [0.1, 1.0]}, draw)
+    seconds = explorer.check_redraw("scale", 255)
+    assert seconds > 0
+    assert explorer.values == {"scale": 1, "lr": 0.1}  # left where it started
+    assert explorer.redraws == 3  # shown, moved, moved back
+    assert explorer.last_figure is not None and explorer.last_figure.axes[0].get_title() == "scale=1 lr=0.1"
+
+
+def test_check_redraw_refuses_unknown_controls_and_non_moves() -> None:
+    explorer = GridExplorer({"scale": [1, 4], "lr": [0.1]}, draw)
+    with pytest.raises(ValueError, match="no control named"):
+        explorer.check_redraw("speed", 2)
+    with pytest.raises(ValueError, match="already shows"):
+        explorer.check_redraw("scale", 1)
