@@ -25,26 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from browser_lookup import chromium_for_tests
 
 TOP = Path(__file__).parent.parent
 NOTEBOOKS = sorted((TOP / "notebooks").glob("*.ipynb"))
 SCREENSHOTS = TOP / "artifacts" / "browser"
 CELL_BUDGET_SECONDS = 300  # whole-notebook time limit in the browser (the course budget is 60 s)
-
-
-def chromium_path() -> str:
-    for candidate in (
-        os.environ.get("COURSE_CHROMIUM"),
-        "/usr/bin/chromium",
-        shutil.which("chromium"),
-        shutil.which("chromium-browser"),
-    ):
-        if candidate and Path(candidate).exists():
-            return candidate
-    pytest.fail(
-        "The browser test needs Chromium: `sudo apt install chromium` (Debian/Ubuntu), or set "
-        "COURSE_CHROMIUM=/path/to/chrome. It never downloads a browser itself."
-    )
 
 
 def free_port() -> int:
@@ -132,7 +118,7 @@ def browser() -> Iterator[object]:
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
-            executable_path=chromium_path(),
+            executable_path=chromium_for_tests(),
             headless=True,
             args=[
                 "--no-sandbox",
