@@ -3,7 +3,10 @@
 nbval proves the kernels run; this proves what a learner sees: no error output, every widget
 rendered, at least one figure per notebook, each picture tagged `figure:<name>` loaded (with a
 screenshot of it alone), and in each interactive notebook one slider that,
-moved with the keyboard, changes the figure it drives.
+moved with the keyboard, changes the figure it drives. Each notebook's tab is closed after it, as a
+learner going 00 → 05 would, and its kernel must shut down with it (tools/jupyterlab_settings.py);
+meanwhile the memory of the server and its kernels is sampled as Binder counts it (limit 2 GB) and
+written to artifacts/browser/memory.json, where `tools/budget.py --readme` finds it.
 
 It drives Debian's `chromium` (or $COURSE_CHROMIUM) through Playwright and never downloads a
 browser. JupyterLab serves a temporary copy of notebooks/, so nothing is saved into the repo.
@@ -14,16 +17,20 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import jupyterlab_settings
+import psutil
 import pytest
 from browser_lookup import chromium_for_tests
 
@@ -31,6 +38,7 @@ TOP = Path(__file__).parent.parent
 NOTEBOOKS = sorted((TOP / "notebooks").glob("*.ipynb"))
 SCREENSHOTS = TOP / "artifacts" / "browser"
 CELL_BUDGET_SECONDS = 300  # whole-notebook time limit in the browser (the course budget is 60 s)
+BINDER_MEMORY_LIMIT_GB = 2.0  # Binder restarts the server beyond it
 
 
 def free_port() -> int:
@@ -54,8 +62,47 @@ def write_settings(settings_dir: Path) -> None:
         path.write_text(json.dumps(values))
 
 
+class MemorySampler(threading.Thread):
+    """Peak resident memory of the server plus every process it started (its kernels), sampled
+    five times a second: what Binder counts against its limit."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.server = psutil.Process(pid)
+        self.stopped = threading.Event()
+        self.peak_bytes = 0
+        self.kernels_at_peak = 0
+        self.notebooks_closed: list[str] = []
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.2):
+            total, kernels = 0, 0
+            try:
+                processes = [self.server, *self.server.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for process in processes:
+                try:
+                    total += process.memory_info().rss
+                    kernels += "ipykernel_launcher" in " ".join(process.cmdline())
+                except psutil.NoSuchProcess:
+                    continue
+            if total > self.peak_bytes:
+                self.peak_bytes, self.kernels_at_peak = total, kernels
+
+
+MEMORY: list[MemorySampler] = []  # the running server's sampler, for the tests below
+
+
 @pytest.fixture(scope="module")
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    overrides = jupyterlab_settings.overrides_path(Path(sys.prefix))
+    installed = json.loads(overrides.read_text()) if overrides.exists() else {}
+    for plugin, values in jupyterlab_settings.COURSE_SETTINGS.items():
+        assert values.items() <= installed.get(plugin, {}).items(), (
+            f"JupyterLab here would keep kernels running after their tab closes: {overrides} lacks "
+            f"{plugin}: {values}. `./course test` installs it (tools/jupyterlab_settings.py)."
+        )
     root = tmp_path_factory.mktemp("lab")
     for notebook in NOTEBOOKS:
         shutil.copy(notebook, root / notebook.name)
@@ -100,8 +147,12 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                         "JupyterLab did not start:\n" + (root / "server.log").read_text()[-3000:]
                     ) from error
                 time.sleep(0.5)
+        MEMORY[:] = [MemorySampler(server.pid)]
+        MEMORY[0].start()
         yield url
     finally:
+        if MEMORY:
+            MEMORY[0].stopped.set()
         # Stop the server (and the kernels it started) by its process id.
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -176,6 +227,13 @@ SHOW_PICTURE = """async (tag) => {
 }"""
 
 
+CLOSE_TAB = """() => {
+    const panel = window.jupyterapp.shell.currentWidget;
+    panel.context.model.dirty = false;  // no "save changes?" dialog
+    panel.close();
+}"""
+
+
 def picture_id(tag: str) -> str:
     return "picture-" + tag.replace(":", "-")
 
@@ -231,5 +289,39 @@ def test_notebook_runs_in_jupyterlab(jupyterlab: str, browser: object, notebook:
                 timeout=20_000,
             )
             page.screenshot(path=str(SCREENSHOTS / f"{Path(notebook).stem}-slider-moved.png"), full_page=False)
+
+        # Close the tab as a learner would (discarding the outputs): its kernel must go with it.
+        page.evaluate(CLOSE_TAB)
+        deadline = time.monotonic() + 20
+        while running_kernels(jupyterlab):
+            assert time.monotonic() < deadline, f"{notebook}: its kernel still runs 20 s after its tab closed"
+            time.sleep(0.5)
+        MEMORY[0].notebooks_closed.append(notebook)
     finally:
         page.close()
+
+
+def running_kernels(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/api/kernels", timeout=10) as response:
+        return len(json.load(response))
+
+
+def test_memory_through_the_course_fits_binder(jupyterlab: str, browser: object) -> None:
+    sampler = MEMORY[0]
+    if sampler.notebooks_closed != [n.name for n in NOTEBOOKS]:
+        pytest.skip("measured only when every notebook ran above, in order (run the whole file)")
+    peak_gb = sampler.peak_bytes / 1e9
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    record = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPU cores, {platform.machine()}, Python {platform.python_version()}",
+        "peak_gb": round(peak_gb, 2),
+        "kernels_at_peak": sampler.kernels_at_peak,
+        "notebooks": sampler.notebooks_closed,
+    }
+    (SCREENSHOTS / "memory.json").write_text(json.dumps(record, indent=1) + "\n")
+    assert sampler.kernels_at_peak <= 1, f"{sampler.kernels_at_peak} kernels ran at once; expected one at a time"
+    assert peak_gb < BINDER_MEMORY_LIMIT_GB, (
+        f"measured {peak_gb:.2f} GB for the server and its kernels going 00 → 05, expected under "
+        f"Binder's {BINDER_MEMORY_LIMIT_GB} GB"
+    )

@@ -37,7 +37,9 @@ def test_every_requirement_is_pinned_exactly() -> None:
 
 
 def test_binder_uses_the_same_pins_with_cpu_wheels() -> None:
-    assert pip_pins(TOP / "binder" / "requirements.txt") == pip_pins(TOP / "requirements.txt")
+    # Binder's image brings the JupyterLab its hub extension runs with; pinning ours would replace it.
+    course_pins = {k: v for k, v in pip_pins(TOP / "requirements.txt").items() if k != "jupyterlab"}
+    assert pip_pins(TOP / "binder" / "requirements.txt") == course_pins
     assert "+cpu" in (TOP / "binder" / "requirements.txt").read_text()
 
 

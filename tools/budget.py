@@ -99,6 +99,23 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+BROWSER_MEMORY = TOP / "artifacts" / "browser" / "memory.json"
+
+
+def binder_line() -> str:
+    """Memory as Binder counts it (server plus open kernels, 00 → 05 in JupyterLab, each tab closed
+    after its notebook), as tests/test_browser.py last measured it; Binder's limit is 2 GB."""
+    if not BROWSER_MEMORY.exists():
+        return "Binder-style memory: not measured yet (`./course test tests/test_browser.py` measures it)."
+    m = json.loads(BROWSER_MEMORY.read_text(encoding="utf-8"))
+    return (
+        f"Binder-style memory, JupyterLab's server plus the kernels open while going through 00 → 05 in a "
+        f"browser, closing each tab (which shuts its kernel down): peak **{m['peak_gb']:.2f} GB**, "
+        f"{m['kernels_at_peak']} kernel at the peak (Binder's limit: 2 GB; measured by tests/test_browser.py "
+        f"on {m['date']}, {m['machine']})."
+    )
+
+
 def main(argv: list[str]) -> int:
     write = "--readme" in argv
     paths = [Path(a) for a in argv if not a.startswith("--")] or sorted((TOP / "notebooks").glob("*.ipynb"))
@@ -120,7 +137,7 @@ def main(argv: list[str]) -> int:
             "to the last, peak resident memory of the kernel. Targets: ≤ 60 s and ≤ 1.5 GB per notebook, "
             "≤ 5 min for the course, ≤ 0.3 s per redraw (✗ marks a miss)."
         )
-        block = f"{START}\n{stamp}\n\n{text}\n{END}"
+        block = f"{START}\n{stamp}\n\n{text}\n\n{binder_line()}\n{END}"
         readme = README.read_text(encoding="utf-8")
         if START in readme:
             readme = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, readme, flags=re.S)
