@@ -110,7 +110,7 @@ class LayerStats:
     fraction_saturated: float | None = None  # activations: share of values with |f'(z)| < threshold
     fraction_dead: float | None = None  # activations: share of units flat on every example
     mean_derivative: float | None = None  # activations: mean f'(z)
-    grad_norm: float | None = None  # layers with a weight, when y is given: ‖∂loss/∂weight‖
+    grad_norm: float | None = None  # layers with a trainable weight, when y is given: ‖∂loss/∂weight‖
 
 
 class _Accumulator:
@@ -203,9 +203,9 @@ def layer_stats(
     `x` is fed in chunks of `batch_size`, each passed through `preprocess` first when given (so a
     whole uint8 training set can be measured without a float copy of it). With `y` (int64 class
     labels: cross-entropy; floats: mean squared error) the full-batch gradient norm of each
-    weight is reported too; existing `.grad`s are left untouched. The model runs in its current
-    mode (call `model.eval()` for inference behaviour); its buffers, such as batch-norm running
-    statistics, are restored afterwards.
+    trainable weight is reported too (frozen ones get None); existing `.grad`s are left untouched.
+    The model runs in its current mode (call `model.eval()` for inference behaviour); its buffers,
+    such as batch-norm running statistics, are restored afterwards.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"layer_stats needs a torch.nn.Module, got {type(model).__name__}.")
@@ -286,7 +286,17 @@ def _add_weight_gradients(output: Tensor, y: Tensor, total: int, layers: Sequenc
         loss = nn.functional.mse_loss(output, y.reshape(output.shape), reduction="sum") / (total * output[0].numel())
     else:
         raise TypeError(f"y must hold int64 class labels or float targets, not {y.dtype}.")
-    weighted = [a for a, _ in layers if a.kind != "activation"]
+    # Frozen weights (requires_grad=False) and normalization layers without an affine weight have
+    # no gradient to measure: autograd refuses them, so they are left without a grad norm.
+    weighted = [
+        a
+        for a, _ in layers
+        if a.kind != "activation"
+        and isinstance(weight := getattr(a.module, "weight", None), Tensor)
+        and weight.requires_grad
+    ]
+    if not weighted or not loss.requires_grad:
+        return
     weights: list[Tensor] = [a.module.weight for a in weighted]  # type: ignore[misc]
     # A module called twice is listed twice; both entries get the gradient of its one weight.
     grads = torch.autograd.grad(loss, weights, allow_unused=True)

@@ -150,6 +150,26 @@ def test_leaves_the_model_and_its_gradients_as_they_were(data: tuple[torch.Tenso
         assert torch.equal(p.grad, g)
 
 
+def test_frozen_weights_and_norms_without_a_weight_get_no_gradient_norm(
+    data: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    x, y = data
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.BatchNorm1d(8, affine=False), nn.ReLU(), nn.Linear(8, 3))
+    model[0].requires_grad_(False)
+    stats = layer_stats(model, x, y)
+    assert [(s.kind, s.grad_norm is None) for s in stats] == [
+        ("linear", True),
+        ("norm", True),
+        ("activation", True),
+        ("linear", False),
+    ]
+    expected = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), model[3].weight)[0]
+    assert math.isclose(stats[-1].grad_norm or 0.0, float(expected.norm()), rel_tol=1e-5)
+    model.requires_grad_(False)  # nothing left to differentiate: no gradient norms, no error
+    assert all(s.grad_norm is None for s in layer_stats(model, x, y))
+
+
 def test_bad_input_says_what_to_do() -> None:
     model = hand_built()
     with pytest.raises(TypeError, match="preprocess="):
