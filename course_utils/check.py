@@ -440,3 +440,47 @@ def check_fold_batch_norm(
         )
 
     return _run(name, attempt)
+
+
+# ----------------------------------------------------------------------------- notebook 06
+
+
+def check_healthy_model(make_model: Callable[[], Any]) -> CheckResult:
+    """Exercise: a network for the standardized breast-cancer features (30 in, 2 classes) that
+    `doctor.diagnose` finds healthy, with targets (so gradients are checked too), for three seeds."""
+    from course_utils.data import load_tabular
+    from course_utils.doctor import diagnose
+    from course_utils.preprocessing import fit_preprocessing
+
+    def attempt() -> CheckResult:
+        split = load_tabular("breast_cancer")
+        x = fit_preprocessing("feature_zscore", split.x_train)(split.x_train)
+        for seed in (0, 1, 2):
+            torch.manual_seed(seed)
+            model = make_model()
+            if not isinstance(model, torch.nn.Module):
+                return CheckResult(
+                    "Exercise 2", "wrong", f"make_model() returned {type(model).__name__}, not a network."
+                )
+            with torch.no_grad():
+                shape = tuple(model(x[:4]).shape)
+            if shape != (4, 2):
+                return CheckResult(
+                    "Exercise 2",
+                    "wrong",
+                    f"the network gives outputs of shape {shape} for 4 examples; it needs (4, 2).",
+                )
+            diagnosis = diagnose(model, x, split.y_train)
+            if not diagnosis.healthy:
+                worst = diagnosis.findings[0]
+                return CheckResult(
+                    "Exercise 2",
+                    "wrong",
+                    f"with seed {seed} the doctor still finds {', '.join(diagnosis.codes)}. Start with {worst.code}:"
+                    f" {worst.fix}",
+                )
+        return CheckResult(
+            "Exercise 2", "correct", "Healthy for three seeds: the init suits the activation at this depth."
+        )
+
+    return _run("Exercise 2", attempt)

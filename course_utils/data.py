@@ -219,7 +219,7 @@ class TabularSplit:
     class_names: tuple[str, ...]
 
 
-TABULAR_DATASETS = ("wine", "breast_cancer", "diabetes")
+TABULAR_DATASETS = ("wine", "breast_cancer", "diabetes", "digits")
 
 
 def load_tabular(name: str = "wine", *, test_fraction: float = 0.25, seed: int = 0) -> TabularSplit:
@@ -228,7 +228,8 @@ def load_tabular(name: str = "wine", *, test_fraction: float = 0.25, seed: int =
     "wine": 13 features from about 0.1 (hue) to about 1,700 (proline); "breast_cancer": 30
     features from about 0.001 to about 4,000; both classification, split with stratification.
     "diabetes": regression of disease progression (about 25-346) from 10 unscaled features
-    (age in years, sex coded 1/2, blood serum measurements up to about 300).
+    (age in years, sex coded 1/2, blood serum measurements up to about 300). "digits": 1,797
+    handwritten digits, 8×8 pixels of 0-16 as 64 features (reshape to [N, 1, 8, 8] for images).
     """
     from sklearn import datasets
     from sklearn.model_selection import train_test_split
@@ -241,7 +242,12 @@ def load_tabular(name: str = "wine", *, test_fraction: float = 0.25, seed: int =
     if regression:
         bunch = datasets.load_diabetes(scaled=False)
     else:
-        bunch = datasets.load_wine() if name == "wine" else datasets.load_breast_cancer()
+        loaders = {
+            "wine": datasets.load_wine,
+            "breast_cancer": datasets.load_breast_cancer,
+            "digits": datasets.load_digits,
+        }
+        bunch = loaders[name]()
     x_train, x_test, y_train, y_test = train_test_split(
         bunch.data,
         bunch.target,
@@ -258,6 +264,79 @@ def load_tabular(name: str = "wine", *, test_fraction: float = 0.25, seed: int =
         y_test=torch.as_tensor(y_test, dtype=target_dtype),
         feature_names=tuple(str(f) for f in bunch.feature_names),
         class_names=() if regression else tuple(str(c) for c in bunch.target_names),
+    )
+
+
+# ----------------------------------------------------------------------------- your own data
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV file read by `read_csv`: float32 features and, when a target column was named, its targets."""
+
+    x: Tensor  # [rows, features], float32
+    y: Tensor | None  # int64 class indices (or float32 values when `regression`), None without a target
+    feature_names: tuple[str, ...]
+    class_names: tuple[str, ...]  # the target's distinct values, in the order of their indices ("" when none)
+
+
+def read_csv(path: str | os.PathLike[str], target: str | None = None, *, regression: bool = False) -> Table:
+    """Read a CSV file of numbers with a header row, e.g. your own data for `doctor.diagnose`.
+
+    Every column but `target` is a feature and must hold numbers in every row. `target` names the
+    column to predict: its distinct values (numbers or words) become classes 0, 1, ... (sorted), or,
+    with `regression=True`, float targets. Without `target` the table has features only.
+    """
+    import csv
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"No file at {file}: give the path of a CSV file (relative to the notebook's folder).")
+    with file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    if len(rows) < 2:
+        raise ValueError(f"{file} has {len(rows)} non-empty lines: it needs a header row and at least one row of data.")
+    header = [name.strip() for name in rows[0]]
+    if target is not None and target not in header:
+        raise ValueError(f"{file} has no column {target!r}; its columns are {header}.")
+    target_index = header.index(target) if target is not None else None
+    features, targets = [], []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(f"{file}, line {line}: {len(row)} values for {len(header)} columns.")
+        values = []
+        for column, cell in enumerate(row):
+            if column == target_index:
+                targets.append(cell.strip())
+                continue
+            try:
+                values.append(float(cell))
+            except ValueError:
+                raise ValueError(
+                    f"{file}, line {line}, column {header[column]!r}: {cell!r} is not a number. Fill or drop missing"
+                    " values, turn categories into numbers (e.g. one column per category), or drop the column."
+                ) from None
+        features.append(values)
+    class_names: tuple[str, ...] = ()
+    y: Tensor | None = None
+    if target is not None and regression:
+        try:
+            y = torch.tensor([float(t) for t in targets], dtype=torch.float32)
+        except ValueError:
+            raise ValueError(f"{file}: regression needs numbers in {target!r}; it holds words.") from None
+    elif target is not None:
+        try:  # numeric labels sort as numbers (2 before 10), words alphabetically
+            distinct = sorted(set(targets), key=float)
+        except ValueError:
+            distinct = sorted(set(targets))
+        index = {name: i for i, name in enumerate(distinct)}
+        y = torch.tensor([index[t] for t in targets], dtype=torch.int64)
+        class_names = tuple(distinct)
+    return Table(
+        x=torch.tensor(features, dtype=torch.float32),
+        y=y,
+        feature_names=tuple(name for i, name in enumerate(header) if i != target_index),
+        class_names=class_names,
     )
 
 

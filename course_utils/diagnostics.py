@@ -103,12 +103,12 @@ class LayerStats:
     name: str  # the module's name in model.named_modules(); "#2" marks a module's second call
     kind: LayerKind
     module: str  # the module's class name, e.g. "Tanh"
-    units: int  # output values per example
+    units: int  # output values per example; channels for feature maps [N, C, H, W]
     mean: float  # of the output, over examples and units
     std: float
     example_std: float  # how much the output varies *between examples*: √(mean over units of Var)
     fraction_saturated: float | None = None  # activations: share of values with |f'(z)| < threshold
-    fraction_dead: float | None = None  # activations: share of units flat on every example
+    fraction_dead: float | None = None  # activations: share of units (channels of feature maps) flat on every example
     mean_derivative: float | None = None  # activations: mean f'(z)
     grad_norm: float | None = None  # layers with a trainable weight, when y is given: ‖∂loss/∂weight‖
 
@@ -135,7 +135,8 @@ class _Accumulator:
         self.total += float(values.sum())
         self.total_sq += float((values * values).sum())
         if self.ever_live is None:
-            self.ever_live = torch.zeros(values.shape[1], dtype=torch.bool, device=values.device)
+            units = output.shape[1] if output.dim() >= 4 else values.shape[1]
+            self.ever_live = torch.zeros(units, dtype=torch.bool, device=values.device)
             self.unit_total = torch.zeros(values.shape[1], dtype=torch.float64, device=values.device)
             self.unit_total_sq = torch.zeros_like(self.unit_total)
         assert self.unit_total is not None and self.unit_total_sq is not None
@@ -148,6 +149,11 @@ class _Accumulator:
         self.saturated += int(flat.sum())
         self.derivative_total += float(derivative.double().sum())
         assert self.ever_live is not None
+        if derivative.dim() >= 4:
+            # Feature maps [N, C, H, W]: a unit is a channel, one filter seen at every position (as batch
+            # norm counts them). Positions whose window holds only padding or always-constant pixels are
+            # flat whatever the filter; they do not make a filter dead.
+            flat = flat.reshape(len(derivative), derivative.shape[1], -1).all(dim=2)
         self.ever_live |= ~flat.all(dim=0)
 
     def result(self) -> LayerStats:

@@ -155,6 +155,8 @@ SATURATING_ACTIVATIONS: tuple[type[nn.Module], ...] = (
     nn.LogSigmoid,
 )
 
+SEVERITY_COLOURS: dict[Severity, str] = {"problem": "#c62828", "warning": "#e65100", "info": "#546e7a"}
+
 # Heading of each section a finding cites, as the notebook spells it; `SECTION_LINKS` turns them into
 # JupyterLab links (the heading's text with spaces as dashes), relative to the notebooks/ folder.
 _SECTION_HEADINGS: dict[str, tuple[str, str]] = {
@@ -276,7 +278,7 @@ class Diagnosis:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        colours = {"problem": "#c62828", "warning": "#e65100", "info": "#546e7a"}
+        colours = SEVERITY_COLOURS
         rows = []
         for f in self.findings:
             evidence = "<br>".join(f"{html.escape(k)} = {v:.4g}" for k, v in f.evidence.items())
@@ -296,6 +298,40 @@ class Diagnosis:
         header = "<tr><th>severity</th><th>code</th><th>finding</th><th>fix</th><th>evidence</th></tr>"
         table = f"<table>{header}{''.join(rows)}</table>" if rows else ""
         return f"<div><p>{html.escape(self._headline())}</p>{table}</div>"
+
+
+@dataclass(frozen=True)
+class DiagnosisTable:
+    """Several diagnoses side by side, one row per case: each finding's code, coloured by severity and
+    linked to the section that teaches it (HTML), or marked with its severity (text)."""
+
+    cases: Mapping[str, Diagnosis]
+
+    def __str__(self) -> str:
+        width = max((len(name) for name in self.cases), default=0)
+        return "\n".join(
+            f"{name:<{width}}  "
+            + (", ".join(f"{f.code} ({f.severity})" for f in diagnosis if f.severity != "info") or "healthy")
+            for name, diagnosis in self.cases.items()
+        )
+
+    def _repr_html_(self) -> str:
+        rows = []
+        for name, diagnosis in self.cases.items():
+            found = [
+                f'<a href="{html.escape(SECTION_LINKS[f.sections[0]], quote=True)}"'
+                f' style="color:{SEVERITY_COLOURS[f.severity]}"'
+                f' title="{html.escape(f.severity)}: notebook {html.escape(f.sections[0])}">'
+                f"<code>{html.escape(f.code)}</code></a>"
+                for f in diagnosis
+                if f.severity != "info"
+            ]
+            rows.append(
+                f'<tr><td style="text-align:left">{html.escape(name)}</td>'
+                f'<td style="text-align:left">{", ".join(found) or "healthy"}</td></tr>'
+            )
+        header = "<tr><th>case</th><th>findings, worst first (each links to its section)</th></tr>"
+        return f"<table>{header}{''.join(rows)}</table>"
 
 
 # ---------------------------------------------------------------------------------------- inputs

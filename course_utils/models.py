@@ -126,6 +126,43 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def small_cnn(
+    in_channels: int = 1,
+    classes: int = 10,
+    *,
+    channels: Sequence[int] = (8, 16),
+    image_size: int = 28,
+    activation: str = "relu",
+) -> nn.Sequential:
+    """[Conv2d 3×3 (padding 1) → activation → MaxPool2d 2] per entry of `channels` → Flatten → Linear.
+
+    A small convolutional network for images [N, in_channels, image_size, image_size], with
+    PyTorch's default init: notebook 06 diagnoses it as it diagnoses an MLP. Each pooling halves
+    the image side (rounding down), so `image_size` must survive len(channels) halvings.
+    """
+    _check_choice("activation", activation, tuple(ACTIVATIONS))
+    widths = list(channels)
+    for name, value in [("in_channels", in_channels), ("classes", classes), ("image_size", image_size)] + [
+        ("channel count", c) for c in widths
+    ]:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}.")
+    if not widths:
+        raise ValueError("channels is empty: give one channel count per convolution, e.g. (8, 16).")
+    side = image_size >> len(widths)
+    if side < 1:
+        raise ValueError(
+            f"{len(widths)} poolings leave nothing of a {image_size}×{image_size} image: use fewer convolutions."
+        )
+    layers: list[nn.Module] = []
+    previous = in_channels
+    for width in widths:
+        layers += [nn.Conv2d(previous, width, 3, padding=1), ACTIVATIONS[activation](), nn.MaxPool2d(2)]
+        previous = width
+    layers += [nn.Flatten(), nn.Linear(previous * side * side, classes)]
+    return nn.Sequential(*layers)
+
+
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -5,6 +5,8 @@ text with spaces turned into dashes, e.g. `#1-·-The-tutorial's-run,-as-it-ran`)
 `jupyterlab_heading_id` to MyST, so those links resolve on the site and the headings carry the
 same ids. It lives here, not in conf.py, because Sphinx pickles its settings between builds.
 
+Links in outputs: an HTML output that links to another notebook's .ipynb links to its page instead.
+
 Explorers: the explorers (course_utils.widgets.GridExplorer) redraw a figure from Python when a
 slider moves, which needs a live kernel. On the site each one becomes the figure it showed when the
 notebook ran, the value of each control and a line saying where it is interactive, read from the
@@ -85,6 +87,23 @@ def replace_widget_views(app: Sphinx, doctree: nodes.document) -> None:
         raw.replace_self(nodes.raw("", f'<div class="static-explorer">{body}{figures}</div>', format="html"))
 
 
+# Links in a notebook's HTML output (course_utils.doctor's tables) name the notebook file, as
+# JupyterLab opens it; on the site the same page is the .html beside this one.
+NOTEBOOK_HREF = re.compile(r'href="(\d\d_\w+)\.ipynb(#[^"]*)?"')
+
+
+def link_outputs_to_pages(app: Sphinx, doctree: nodes.document) -> None:
+    for raw in list(doctree.findall(nodes.raw)):
+        text = raw.astext()
+        if "html" in raw.get("format", "") and NOTEBOOK_HREF.search(text):
+            raw.replace_self(
+                nodes.raw(
+                    "", NOTEBOOK_HREF.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', text), format="html"
+                )
+            )
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("doctree-read", replace_widget_views)
+    app.connect("doctree-read", link_outputs_to_pages)
     return {"parallel_read_safe": True}

@@ -4,7 +4,7 @@ nbval proves the kernels run; this proves what a learner sees: no error output, 
 rendered, at least one figure per notebook, each picture tagged `figure:<name>` loaded (with a
 screenshot of it alone), and in each interactive notebook one slider that,
 moved with the keyboard, changes the figure it drives. Each notebook's tab is closed after it, as a
-learner going 00 → 05 would, and its kernel must shut down with it (tools/jupyterlab_settings.py);
+learner going 00 → 06 would, and its kernel must shut down with it (tools/jupyterlab_settings.py);
 meanwhile the memory of the server and its kernels is sampled as Binder counts it (limit 2 GB) and
 written to artifacts/browser/memory.json, where `tools/budget.py --readme` finds it.
 
@@ -322,6 +322,6 @@ def test_memory_through_the_course_fits_binder(jupyterlab: str, browser: object)
     (SCREENSHOTS / "memory.json").write_text(json.dumps(record, indent=1) + "\n")
     assert sampler.kernels_at_peak <= 1, f"{sampler.kernels_at_peak} kernels ran at once; expected one at a time"
     assert peak_gb < BINDER_MEMORY_LIMIT_GB, (
-        f"measured {peak_gb:.2f} GB for the server and its kernels going 00 → 05, expected under "
+        f"measured {peak_gb:.2f} GB for the server and its kernels going 00 → 06, expected under "
         f"Binder's {BINDER_MEMORY_LIMIT_GB} GB"
     )

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from course_utils import check
+from course_utils.models import mlp
 
 NOTEBOOKS = sorted((Path(__file__).parent.parent / "notebooks").glob("*.ipynb"))
 
@@ -75,8 +76,8 @@ def test_every_check_has_a_solution_in_a_notebook() -> None:
 
 @pytest.mark.parametrize(("where", "code"), solutions(), ids=[w for w, _ in solutions()])
 def test_notebook_solution_passes_its_check(where: str, code: str) -> None:
-    # As in the notebooks: math, torch and the check functions are already imported there.
-    namespace: dict[str, object] = {"math": math, "torch": torch}
+    # As in the notebooks: math, torch, mlp and the check functions are already imported there.
+    namespace: dict[str, object] = {"math": math, "torch": torch, "mlp": mlp}
     namespace.update({n: getattr(check, n) for n in dir(check) if n.startswith("check_")})
     exec(compile(code, where, "exec"), namespace)  # the block defines the function and checks it
     check_name, function_name = re.search(r"(check_\w+)\((\w+)\)", code).groups()  # type: ignore[union-attr]
@@ -164,3 +165,10 @@ def test_check_choice() -> None:
     assert check_choice("range", "[0, 1]", "[-1, 1]", options, why="").status == "wrong"
     with pytest.raises(ValueError, match="not one of the options"):
         check_choice("range", "[0, 1]", "[0, 2]", options, why="")
+
+
+def test_notebook_06_check_names_the_finding_to_fix_first() -> None:
+    deep_sigmoid = check.check_healthy_model(lambda: mlp(30, [64] * 6, 2, "sigmoid"))
+    assert deep_sigmoid.status == "wrong" and "gradients_vanish" in deep_sigmoid.message
+    wrong_shape = check.check_healthy_model(lambda: mlp(30, [64], 10, "relu", "kaiming_normal"))
+    assert wrong_shape.status == "wrong" and "(4, 2)" in wrong_shape.message

@@ -174,8 +174,58 @@ def test_diabetes_is_an_unscaled_regression_set() -> None:
     assert 25 <= split.y_train.min() and split.y_train.max() <= 346
 
 
+def test_digits_are_8x8_images_of_0_to_16_as_features() -> None:
+    split = load_tabular("digits")
+    assert (len(split.x_train), len(split.x_test)) == (1347, 450)
+    assert split.x_train.shape[1] == 64 and split.class_names == tuple(str(d) for d in range(10))
+    assert split.x_train.min() == 0 and split.x_train.max() == 16
+    assert split.y_train.bincount().min() > 100  # all ten digits, stratified
+
+
 def test_unknown_tabular_set_lists_the_valid_ones() -> None:
     with pytest.raises(ValueError, match="wine"):
         load_tabular("iris")
     with pytest.raises(ValueError, match="test_fraction"):
         load_tabular("wine", test_fraction=1.5)
+
+
+def test_read_csv_turns_a_header_and_numbers_into_tensors(tmp_path: Path) -> None:
+    path = tmp_path / "patients.csv"
+    path.write_text("age,income,label\n30,52000,no\n41,61000.5,yes\n\n25,0,no\n", encoding="utf-8")
+    table = data.read_csv(path, target="label")
+    assert table.feature_names == ("age", "income") and table.class_names == ("no", "yes")
+    assert table.x.dtype == torch.float32 and table.x.tolist() == [[30, 52000], [41, 61000.5], [25, 0]]
+    assert table.y is not None and table.y.tolist() == [0, 1, 0] and table.y.dtype == torch.int64
+
+
+def test_read_csv_orders_numeric_classes_as_numbers_and_reads_regression_targets(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n1,10\n2,2\n3,10\n", encoding="utf-8")
+    classes = data.read_csv(path, target="y")
+    assert classes.class_names == ("2", "10") and classes.y is not None and classes.y.tolist() == [1, 0, 1]
+    values = data.read_csv(path, target="y", regression=True)
+    assert values.y is not None and values.y.dtype == torch.float32 and values.y.tolist() == [10.0, 2.0, 10.0]
+    features_only = data.read_csv(path)
+    assert features_only.y is None and features_only.x.shape == (3, 2)
+
+
+@pytest.mark.parametrize(
+    "text, target, advice",
+    [
+        ("a,b\n1,2\n", "c", "no column 'c'"),
+        ("a,b\n1,\n", None, "is not a number. Fill or drop"),
+        ("a,b\n1,red\n", None, "turn categories into numbers"),
+        ("a,b\n1,2,3\n", None, "3 values for 2 columns"),
+        ("a,b\n", None, "needs a header row and at least one row"),
+    ],
+)
+def test_read_csv_says_what_to_fix(tmp_path: Path, text: str, target: str | None, advice: str) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=advice):
+        data.read_csv(path, target=target)
+
+
+def test_read_csv_of_a_missing_file_says_where_it_looked(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="No file at .*nowhere.csv"):
+        data.read_csv(tmp_path / "nowhere.csv")

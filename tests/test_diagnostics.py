@@ -467,3 +467,19 @@ def test_layer_stats_by_seed_builds_the_network_each_seed_gives() -> None:
         seed_everything(seed)
         assert stats == layer_stats(mlp(6, [8, 8], 3, activation="tanh"), 2 * x, y)
     assert runs[0][0].std != runs[1][0].std  # two seeds, two networks
+
+
+def test_a_feature_map_unit_is_a_channel_alive_if_it_fires_anywhere() -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(1, 4, 3, padding=1)
+    model = nn.Sequential(conv, nn.ReLU())
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        conv.bias.copy_(torch.tensor([-1e6, -0.5, 0.0, 1.0]))  # channel 0 never fires
+    # Images that are zero except a small bright patch: every window on the border sees only zeros,
+    # so channels 1 and 2 are flat there on every example, yet fire on the patch.
+    x = torch.zeros(16, 1, 10, 10)
+    x[:, :, 4:6, 4:6] = torch.rand(16, 1, 2, 2) + 1
+    (stats,) = [s for s in layer_stats(model, x) if s.kind == "activation"]
+    assert stats.units == 4, f"a feature map's units are its channels, got {stats.units}"
+    assert stats.fraction_dead == 0.25, f"only channel 0 is dead, measured a dead share of {stats.fraction_dead}"

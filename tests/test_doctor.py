@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from course_utils.doctor import (
     SECTION_LINKS,
     Diagnosis,
+    DiagnosisTable,
     Finding,
     diagnose,
     input_statistics,
@@ -621,3 +622,17 @@ def test_too_few_examples_are_refused() -> None:
     x, y = separable()
     with pytest.raises(ValueError, match="at least 10"):
         suggest_learning_rate(SMALL_MLP, x[:5], y[:5])
+
+
+def test_a_diagnosis_table_lists_each_case_s_findings_with_links() -> None:
+    torch.manual_seed(0)
+    cases = {
+        "raw <pixels>": diagnose(mlp(784, [32], 10, "tanh"), torch.randint(0, 256, (64, 784)).float()),
+        "standardized": diagnose(mlp(784, [32], 10, "relu", "kaiming_normal"), torch.randn(64, 784)),
+    }
+    table = DiagnosisTable(cases)
+    lines = str(table).splitlines()
+    assert lines[0].startswith("raw <pixels>") and "saturated_units (problem)" in lines[0]
+    assert lines[1].split() == ["standardized", "healthy"]
+    page = table._repr_html_()
+    assert "raw &lt;pixels&gt;" in page and f'href="{SECTION_LINKS["02 §2"]}"' in page and "healthy" in page

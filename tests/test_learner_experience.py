@@ -127,3 +127,28 @@ def test_the_glossary_defines_the_course_s_jargon() -> None:
     start = next(text(c) for c in cells(NOTEBOOKS[0]) if text(c).startswith("## Glossary"))
     missing = [term for term in GLOSSARY_TERMS if term.lower() not in start.lower()]
     assert not missing, f"00's glossary does not define {missing}"
+
+
+def test_links_between_notebooks_reach_a_heading() -> None:
+    by_name = {p.name: p for p in NOTEBOOKS}
+    checked = 0
+    for path in NOTEBOOKS:
+        for cell in cells(path):
+            if cell["cell_type"] != "markdown":
+                continue
+            for target, anchor in re.findall(r"\]\((\d\d_\w+\.ipynb)#([^)\s]+)\)", text(cell)):
+                assert target in by_name, f"{path.name} links to {target}, which is not a notebook"
+                assert anchor in anchors(by_name[target]), f"{path.name} links to {target}#{anchor}: no such heading"
+                checked += 1
+    assert checked >= 15, f"expected the checklist's links at least, found {checked} links between notebooks"
+
+
+def test_every_line_of_the_checklist_links_to_the_section_that_measured_it() -> None:
+    path = next(p for p in NOTEBOOKS if p.name.startswith("06"))
+    checklist = next(text(c) for c in cells(path) if text(c).startswith("## 6 · The normalization checklist"))
+    items = re.split(r"\n(?=\d+\. )", checklist)[1:]
+    assert len(items) >= 12, f"the checklist has {len(items)} numbered lines, expected at least 12"
+    for item in items:
+        assert re.search(r"\]\(\d\d_\w+\.ipynb#[^)\s]+\)", item), (
+            f"checklist line without a measured section: {item[:60]!r}"
+        )

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.models import ACTIVATIONS, INITS, count_parameters, init_linear, mlp, scale_weights_
+from course_utils.models import ACTIVATIONS, INITS, count_parameters, init_linear, mlp, scale_weights_, small_cnn
 
 
 def linears(model: nn.Sequential) -> list[nn.Linear]:
@@ -192,3 +192,27 @@ def test_scale_weights_multiplies_every_linear_weight_and_leaves_the_rest() -> N
         assert torch.allclose(scale_weights_(bias_free, 0.5)(x), expected, atol=1e-6)
     with pytest.raises(ValueError, match="finite"):
         scale_weights_(model, math.nan)
+
+
+def test_small_cnn_takes_images_and_gives_one_logit_per_class() -> None:
+    torch.manual_seed(0)
+    model = small_cnn(3, 5, channels=(4, 6, 8), image_size=32)
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
+    convs = [m for m in model if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [4, 6, 8]
+    assert model[-1].in_features == 8 * 4 * 4  # 32 halved three times
+    assert isinstance(small_cnn(activation="tanh")[1], nn.Tanh)
+
+
+@pytest.mark.parametrize(
+    "arguments, advice",
+    [
+        ({"channels": ()}, "channels is empty"),
+        ({"channels": (8, 0)}, "positive integer"),
+        ({"image_size": 4, "channels": (2, 2, 2)}, "use fewer convolutions"),
+        ({"activation": "swish"}, "valid names"),
+    ],
+)
+def test_small_cnn_refuses_what_cannot_be_built(arguments: dict[str, object], advice: str) -> None:
+    with pytest.raises(ValueError, match=advice):
+        small_cnn(**arguments)  # type: ignore[arg-type]

@@ -103,13 +103,13 @@ BROWSER_MEMORY = TOP / "artifacts" / "browser" / "memory.json"
 
 
 def binder_line() -> str:
-    """Memory as Binder counts it (server plus open kernels, 00 → 05 in JupyterLab, each tab closed
+    """Memory as Binder counts it (server plus open kernels, 00 → 06 in JupyterLab, each tab closed
     after its notebook), as tests/test_browser.py last measured it; Binder's limit is 2 GB."""
     if not BROWSER_MEMORY.exists():
         return "Binder-style memory: not measured yet (`./course test tests/test_browser.py` measures it)."
     m = json.loads(BROWSER_MEMORY.read_text(encoding="utf-8"))
     return (
-        f"Binder-style memory, JupyterLab's server plus the kernels open while going through 00 → 05 in a "
+        f"Binder-style memory, JupyterLab's server plus the kernels open while going through 00 → 06 in a "
         f"browser, closing each tab (which shuts its kernel down): peak **{m['peak_gb']:.2f} GB**, "
         f"{m['kernels_at_peak']} kernel at the peak (Binder's limit: 2 GB; measured by tests/test_browser.py "
         f"on {m['date']}, {m['machine']})."
