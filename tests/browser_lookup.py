@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,30 @@ def chromium_for_tests(environ: Mapping[str, str] | None = None, platform: str |
     if in_ci(environ):
         pytest.fail(f"CI is set and no Chromium or Chrome was found for the browser tests: {HOW_TO_GET_ONE}")
     pytest.skip(f"browser test skipped: no Chromium or Chrome found; to run it, {HOW_TO_GET_ONE}")
+
+
+# Headless, no sandbox (root in a container), and nothing fetched in the background: the browser
+# tests run offline and check that pages need nothing from outside.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
+@contextmanager
+def launched_chromium() -> Iterator[object]:
+    """A headless Chromium driven by Playwright, closed afterwards (skips without one, as above)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_for_tests(), headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()

@@ -32,7 +32,7 @@ from pathlib import Path
 import jupyterlab_settings
 import psutil
 import pytest
-from browser_lookup import chromium_for_tests
+from browser_lookup import launched_chromium
 
 TOP = Path(__file__).parent.parent
 NOTEBOOKS = sorted((TOP / "notebooks").glob("*.ipynb"))
@@ -165,25 +165,8 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_for_tests(),
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-gpu",
-            ],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 KERNEL_IDLE = "#jp-main-statusbar >> text=/Python 3 \\(ipykernel\\) \\| Idle/"

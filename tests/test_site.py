@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from browser_lookup import chromium_for_tests, in_ci
+from browser_lookup import in_ci, launched_chromium
 
 TOP = Path(__file__).parent.parent
 SITE = TOP / "artifacts" / "site"
@@ -105,18 +105,8 @@ def served_site() -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def offline_browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_for_tests(),
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def open_offline(browser: object, base: str, url: str, outside: list[str], errors: list[str]) -> object:
