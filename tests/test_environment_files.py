@@ -30,7 +30,7 @@ def conda_pins(path: Path) -> dict[str, str]:
 
 
 def test_every_requirement_is_pinned_exactly() -> None:
-    for name in ("requirements.txt", "requirements-test.txt"):
+    for name in ("requirements.txt", "requirements-test.txt", "requirements-hub.txt"):
         for line in (TOP / name).read_text().splitlines():
             line = line.split("#")[0].strip()
             assert not line or "==" in line, f"{name}: {line!r} is not pinned with =="
