@@ -132,6 +132,8 @@ c.Spawner.environment = {
     # the .venv's extensions and settings (JupyterLab, ipywidgets, the kernel-shutdown setting).
     "JUPYTER_PATH": f"{SETTINGS['course_prefix']}/share/jupyter",
     "JUPYTER_CONFIG_PATH": f"{SETTINGS['course_prefix']}/etc/jupyter",
+    # JupyterLab's own folder there: its build and settings/overrides.json (tools/jupyterlab_settings.py).
+    "JUPYTERLAB_DIR": f"{SETTINGS['course_prefix']}/share/jupyter/lab",
     # PyTorch would start one thread per core of the machine in every learner's kernel.
     "OMP_NUM_THREADS": str(max(1, int(SETTINGS["cpus"]))),
     "MKL_NUM_THREADS": str(max(1, int(SETTINGS["cpus"]))),

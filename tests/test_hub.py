@@ -64,13 +64,18 @@ class Hub:
     port: int
     log: Path
     process: subprocess.Popen[bytes] | None = None
+    options: tuple[str, ...] = ()
+
+    def remove_learners(self) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, str(TOP / "tools" / "workshop_hub.py"), "remove-learners"]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, check=False)
 
     @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "COURSE_HUB_DIR": str(self.state), "COURSE_HUB_PASSWORD": self.password}
 
     def start(self) -> None:
-        command = [sys.executable, str(TOP / "tools" / "workshop_hub.py"), "--port", str(self.port)]
+        command = [sys.executable, str(TOP / "tools" / "workshop_hub.py"), "--port", str(self.port), *self.options]
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -117,10 +122,7 @@ def hub() -> Iterator[Hub]:
         yield running
     finally:
         running.stop()
-        subprocess.run(
-            [sys.executable, str(TOP / "tools" / "workshop_hub.py"), "remove-learners"],
-            env=running.env, capture_output=True, check=False,
-        )  # fmt: skip
+        running.remove_learners()
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -256,6 +258,17 @@ def test_each_learner_is_held_to_the_limits(hub: Hub, alice: Learner) -> None:
     assert output.split()[-1] == str(max(1, int(settings["cpus"])))
 
 
+def test_a_notebooks_kernel_shuts_down_when_its_tab_closes(hub: Hub, alice: Learner) -> None:
+    response = alice.session.get(
+        f"{hub.url}/user/alice/lab/api/settings/@jupyterlab/notebook-extension:tracker",
+        headers={"Authorization": f"token {alice.token}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.status_code
+    default = response.json()["schema"]["properties"]["kernelShutdown"]["default"]
+    assert default is True, f"JupyterLab in alice's server keeps kernels after their tab closes ({default})"
+
+
 def test_each_learner_runs_notebook_00_through_the_hub(alice: Learner, bob: Learner) -> None:
     with ThreadPoolExecutor(2) as pool:
         times = list(pool.map(lambda learner: learner.run_notebook("notebooks/00_start_here.ipynb"), (alice, bob)))
@@ -301,12 +314,27 @@ def test_stop_leaves_no_process_and_removes_the_learners(hub: Hub) -> None:
     assert workshop_hub.learner_processes(names) == [], "a learner's process outlived the hub"
     assert not Path(f"/sys/fs/cgroup/memory/{workshop_hub.CGROUP_GROUP}").exists()
     assert not Path(f"/sys/fs/cgroup/{workshop_hub.CGROUP_GROUP}").exists()
-    removed = subprocess.run(
-        [sys.executable, str(TOP / "tools" / "workshop_hub.py"), "remove-learners"],
-        env=hub.env, capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    assert "removed 3" in removed.stdout
+    removed = hub.remove_learners()
+    assert "removed 3" in removed.stdout, removed.stdout + removed.stderr
     for name in names:
         with pytest.raises(KeyError):
             pwd.getpwnam(name)
         assert not Path("/home", name).exists()
+
+
+def test_first_use_passwords_make_each_name_its_owners(hub: Hub) -> None:
+    """The option: no room password; the first sign-in under a name sets that name's password."""
+    needs_root()
+    other = Hub(hub.url.rsplit(":", 1)[0] + f":{free_port_block()}", hub.state.parent / "first-use", "", 0, hub.log)
+    other.port = int(other.url.rsplit(":", 1)[1])
+    other.options = ("--first-use-passwords",)
+    other.start()
+    try:
+        first = Learner(other.url, "dana").sign_in("danas-own-password")
+        assert first.status_code == 302, f"dana's first sign-in got {first.status_code}"
+        taken = Learner(other.url, "dana").sign_in("someone-elses-guess")
+        assert taken.status_code == 403, f"a second password for dana got {taken.status_code}, expected 403"
+        assert Learner(other.url, "dana").sign_in("danas-own-password").status_code == 302
+    finally:
+        other.stop()
+        assert "removed 1" in other.remove_learners().stdout

@@ -268,9 +268,9 @@ def start(arguments: argparse.Namespace) -> int:
     memory_gb, cpus = learner_limits(arguments)
     version, why = cgroup_version()
     if version:
-        print(f"course hub: each learner limited to {memory_gb:g} GB and {cpus:g} CPUs ({why}).")
+        print(f"course hub: each learner limited to {memory_gb:g} GB and {cpus:g} CPU(s) ({why}).")
     else:
-        print(f"course hub: limits of {memory_gb:g} GB and {cpus:g} CPUs per learner NOT enforced here: {why}.")
+        print(f"course hub: limits of {memory_gb:g} GB and {cpus:g} CPU(s) per learner NOT enforced here: {why}.")
     settings = {
         "ip": arguments.ip,
         "port": arguments.port,
@@ -294,6 +294,7 @@ def start(arguments: argparse.Namespace) -> int:
         "ssl_key": arguments.ssl_key,
     }
     (private / "settings.json").write_text(json.dumps(settings, indent=1), encoding="utf-8")
+    (private / "settings.json").chmod(0o600)
     passwords = write_secrets(private, arguments.first_use_passwords)
     host = arguments.ip if arguments.ip != "0.0.0.0" else os.uname().nodename
     address = f"{'https' if arguments.ssl_cert else 'http'}://{host}:{arguments.port}"
@@ -310,7 +311,10 @@ def start(arguments: argparse.Namespace) -> int:
     hub_env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_HUB_")}
     hub_env["COURSE_HUB_STATE"] = str(private)
     process = subprocess.Popen(
-        [str(VENV / "bin" / "jupyterhub"), "-f", str(TOP / "hub" / "jupyterhub_config.py")], cwd=private, env=hub_env
+        [str(VENV / "bin" / "jupyterhub"), "-f", str(TOP / "hub" / "jupyterhub_config.py")],
+        cwd=private,
+        env=hub_env,
+        preexec_fn=lambda: os.umask(0o077),  # the database, logs, pid files: the hub's alone
     )
     try:
         code = process.wait()
