@@ -89,6 +89,13 @@ class CourseSpawner(LocalProcessSpawner):  # type: ignore[misc]
         env.update(USER=self.system_user, HOME=str(home), SHELL="/bin/bash" if AS_ROOT else env.get("SHELL", "/bin/sh"))
         return env
 
+    async def start(self) -> Any:
+        started = await super().start()
+        log = self.popen_kwargs.get("stdout")
+        if hasattr(log, "close"):
+            log.close()  # the server's process has its own copy
+        return started
+
     @property
     def home(self) -> Path:
         if AS_ROOT:
@@ -103,7 +110,11 @@ def prepare_learner(spawner: CourseSpawner) -> None:
         try:
             pwd.getpwnam(name)
         except KeyError:
-            subprocess.run(["useradd", "--create-home", "--user-group", "--shell", "/bin/bash", name], check=True)
+            # No login shell: no ssh or su into the account, only the hub's servers (which start bash
+            # for JupyterLab's terminals through SHELL).
+            subprocess.run(
+                ["useradd", "--create-home", "--user-group", "--shell", "/usr/sbin/nologin", name], check=True
+            )
             with open(SETTINGS["learners_file"], "a", encoding="utf-8") as learners:
                 learners.write(name + "\n")
         spawner.home.chmod(0o700)  # no other learner can list or read it
@@ -112,12 +123,19 @@ def prepare_learner(spawner: CourseSpawner) -> None:
             if SETTINGS["cgroups"]
             else []
         )
+        # The server's output goes to a log only root reads, never to the hub's terminal or log.
+        logs = STATE / "logs"
+        logs.mkdir(mode=0o700, exist_ok=True)
+        log = open(logs / f"{name}.log", "ab")  # closed in CourseSpawner.start, once the server has it
+        spawner.popen_kwargs = {"stdin": subprocess.DEVNULL, "stdout": log, "stderr": subprocess.STDOUT}
     spawner.home.mkdir(parents=True, exist_ok=True)
     target = spawner.home / "notebooks"
     if not target.exists():  # copied once, never overwritten: edits survive restarts
-        shutil.copytree(SETTINGS["notebooks"], target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-        if AS_ROOT:
-            subprocess.run(["chown", "-R", f"{name}:{name}", str(target)], check=True)
+        if AS_ROOT:  # copied by the learner's own user: root never writes into a learner's home
+            command = ["cp", "-r", "--no-target-directory", SETTINGS["notebooks"], str(target)]
+            subprocess.run(command, check=True, user=name, group=name, extra_groups=[])
+        else:
+            shutil.copytree(SETTINGS["notebooks"], target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     spawner.notebook_dir = str(spawner.home)
 
 
@@ -145,7 +163,11 @@ c.Spawner.http_timeout = 60
 # `./course start`), and a kernel idle for kernel_idle seconds is shut down by its server.
 c.Spawner.args = [
     f"--MappingKernelManager.cull_idle_timeout={SETTINGS['kernel_idle']}",
+    "--MappingKernelManager.cull_connected=True",  # an open but idle tab's kernel goes too
     "--MappingKernelManager.cull_interval=60",
+    # Kernels talk to their server over files in the learner's private home, not over TCP on
+    # loopback, where any other learner could subscribe to their output.
+    "--KernelManager.transport=ipc",
 ]
 
 # Idle servers are stopped by jupyterhub-idle-culler, a hub service. It ignores the SIGINT the hub

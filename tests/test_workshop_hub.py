@@ -87,7 +87,8 @@ def test_cgroup_v2_limits_are_written_where_the_kernel_reads_them(
     assert procs == [learner / "cgroup.procs"]
     assert (learner / "memory.max").read_text() == "2000000000"
     assert (learner / "cpu.max").read_text() == "150000 100000"
-    assert (root / "cgroup.subtree_control").read_text() == "+memory +cpu"
+    assert (root / "cgroup.subtree_control").read_text() == "+memory +cpu +pids"
+    assert (learner / "pids.max").read_text() == str(workshop_hub.PIDS_MAX)
 
 
 def test_limits_are_reported_as_not_enforced_without_cgroups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

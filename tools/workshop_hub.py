@@ -49,6 +49,7 @@ SERVER_IDLE_SECONDS = 60 * 60  # an idle server goes after 1 h (files stay; sign
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_GROUP = "why-normalize"
 CPU_PERIOD_US = 100_000
+PIDS_MAX = 512  # processes and threads per learner: a server, a few kernels, a terminal; no fork bomb
 
 
 def fail(message: str) -> SystemExit:
@@ -109,8 +110,11 @@ def learner_cgroups(name: str, memory_bytes: int, cpus: float, root: Path = CGRO
         group = root / CGROUP_GROUP
         learner = group / name
         learner.mkdir(parents=True, exist_ok=True)
+        pids = "pids" in (root / "cgroup.controllers").read_text().split()
         for parent in (root, group):  # a child can only limit what its parents delegate
-            (parent / "cgroup.subtree_control").write_text("+memory +cpu")
+            (parent / "cgroup.subtree_control").write_text("+memory +cpu" + (" +pids" if pids else ""))
+        if pids:
+            (learner / "pids.max").write_text(str(PIDS_MAX))
         (learner / "memory.max").write_text(str(memory_bytes))
         if (learner / "memory.swap.max").exists():
             (learner / "memory.swap.max").write_text("0")
@@ -124,13 +128,36 @@ def learner_cgroups(name: str, memory_bytes: int, cpus: float, root: Path = CGRO
         (memory / "memory.limit_in_bytes").write_text(str(memory_bytes))
         (cpu / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
         (cpu / "cpu.cfs_quota_us").write_text(str(quota))
-        return [memory / "cgroup.procs", cpu / "cgroup.procs"]
+        joined = [memory / "cgroup.procs", cpu / "cgroup.procs"]
+        if (root / "pids").is_dir() and os.access(root / "pids", os.W_OK):
+            pids = root / "pids" / CGROUP_GROUP / name
+            pids.mkdir(parents=True, exist_ok=True)
+            (pids / "pids.max").write_text(str(PIDS_MAX))
+            joined.append(pids / "cgroup.procs")
+        return joined
     raise RuntimeError(f"limits cannot be enforced here: {why}")
+
+
+def course_cgroup_roots(root: Path = CGROUP_ROOT) -> list[Path]:
+    """The course's cgroup folders: one under cgroup v2, one per controller under v1."""
+    return [root / CGROUP_GROUP, *(root / controller / CGROUP_GROUP for controller in ("memory", "cpu", "pids"))]
+
+
+def cgroup_processes(root: Path = CGROUP_ROOT) -> set[int]:
+    """Every process in the course's cgroups (whatever user it now runs as)."""
+    found: set[int] = set()
+    for base in course_cgroup_roots(root):
+        for procs in base.glob("*/cgroup.procs"):
+            try:
+                found.update(int(line) for line in procs.read_text().split())
+            except OSError:
+                pass
+    return found
 
 
 def remove_cgroups(root: Path = CGROUP_ROOT) -> None:
     """Remove the course's (now empty) cgroups; a folder still holding a process stays."""
-    for base in (root / CGROUP_GROUP, root / "memory" / CGROUP_GROUP, root / "cpu" / CGROUP_GROUP):
+    for base in course_cgroup_roots(root):
         if not base.is_dir():
             continue
         for folder in [*sorted(p for p in base.iterdir() if p.is_dir()), base]:
@@ -254,7 +281,7 @@ def start(arguments: argparse.Namespace) -> int:
     state.chmod(0o755)
     private.mkdir(exist_ok=True)
     private.chmod(0o700)
-    if (private / "jupyterhub.pid").exists() and process_alive(int((private / "jupyterhub.pid").read_text())):
+    if running_hub(private):
         raise fail(f"a hub is already running from {state}: `./course hub stop` first.")
     as_root = os.geteuid() == 0
     if not as_root:
@@ -305,7 +332,11 @@ def start(arguments: argparse.Namespace) -> int:
     if arguments.first_use_passwords:
         print(f"course hub: sign in as {ADMIN!r} now: the first sign-in under a name sets its password.")
     else:
-        print(f"course hub: instructor (admin) sign-in: name {ADMIN!r}, password {passwords['admin_password']}")
+        # Not printed: learners' servers must never see it, and terminals and logs get copied around.
+        admin_file = private / "admin_password"
+        admin_file.touch(mode=0o600)
+        admin_file.write_text(passwords["admin_password"] + "\n", encoding="utf-8")
+        print(f"course hub: instructor (admin) sign-in: name {ADMIN!r}, password in {admin_file} (root only)")
     print(f"course hub: `./course hub stop` or Ctrl-C stops it; state in {state}")
     sys.stdout.flush()
     hub_env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_HUB_")}
@@ -325,6 +356,12 @@ def start(arguments: argparse.Namespace) -> int:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, dead but not yet reaped by its parent, does not)."""
+    try:
+        if (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -332,6 +369,20 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def running_hub(private: Path) -> int | None:
+    """The pid of the hub started from this state folder, if it still runs (a stale pid file after a
+    crash or reboot may name another process: check its command line)."""
+    pid_file = private / "jupyterhub.pid"
+    if not pid_file.exists():
+        return None
+    pid = int(pid_file.read_text())
+    try:
+        command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None if not process_alive(pid) else pid  # no /proc (macOS): trust the pid file
+    return pid if b"jupyterhub" in command else None
 
 
 def learners(private: Path) -> list[str]:
@@ -350,30 +401,39 @@ def learner_processes(names: list[str]) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid in uids:
-                    found.append(int(entry.name))
-            except FileNotFoundError:
-                pass
+            try:  # the real uid (a non-dumpable process's /proc folder belongs to root)
+                status = (entry / "status").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            uid = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("Uid:"))
+            if uid in uids:
+                found.append(int(entry.name))
     return found
 
 
 def finish(private: Path) -> None:
     """After the hub: no learner process left (a kernel that outlived its server), no cgroup."""
     if os.geteuid() == 0:
-        for pid in learner_processes(learners(private)):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.2)
+        names = learners(private)
+        for _ in range(20):  # again until none is left: a process may fork while we kill
+            left = set(learner_processes(names)) | cgroup_processes()
+            if not left:
+                break
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        else:
+            print(f"course hub: could not stop the learners' processes {sorted(left)}", file=sys.stderr)
         remove_cgroups()
 
 
 def stop(_: argparse.Namespace) -> int:
     private = private_dir()
-    pid_file = private / "jupyterhub.pid"
-    if not pid_file.exists() or not process_alive(pid := int(pid_file.read_text())):
+    pid = running_hub(private)
+    if pid is None:
         print(f"course hub: no hub is running from {state_dir()}")
         finish(private)
         return 0
@@ -391,16 +451,23 @@ def stop(_: argparse.Namespace) -> int:
 
 def remove_learners(_: argparse.Namespace) -> int:
     private = private_dir()
-    if (private / "jupyterhub.pid").exists() and process_alive(int((private / "jupyterhub.pid").read_text())):
+    if running_hub(private):
         raise fail("the hub is running: `./course hub stop` first.")
     if os.geteuid() != 0:
         raise fail("only root made learners' users, so only root can remove them.")
     names = learners(private)
+    failed = []
     for name in names:
-        if name.startswith(USER_PREFIX):
-            subprocess.run(["userdel", "--remove", name], check=False, stderr=subprocess.DEVNULL)
-    (private / "learners.txt").unlink(missing_ok=True)
-    print(f"course hub: removed {len(names)} learners' users and homes (their notebooks with them)")
+        done = subprocess.run(["userdel", "--remove", name], capture_output=True, text=True, check=False)
+        # 12: the home could not be removed entirely; 6: no such user (already gone)
+        if done.returncode not in (0, 6) or Path("/home", name).exists():
+            failed.append(f"{name} ({done.stderr.strip() or 'home left'})")
+    kept = [entry.split()[0] for entry in failed]
+    (private / "learners.txt").write_text("".join(name + "\n" for name in kept), encoding="utf-8")
+    print(f"course hub: removed {len(names) - len(failed)} learners' users and homes (their notebooks with them)")
+    if failed:
+        print(f"course hub: could not remove {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
