@@ -7,7 +7,7 @@
 Sign-in is any name plus the room password (COURSE_HUB_PASSWORD, or one generated and printed);
 the instructor signs in as "instructor" with a password of their own. As root, each learner runs
 as their own system user "wn-<name>" with a private home, a private copy of notebooks/ made once,
-Fashion-MNIST shared read-only, and memory and CPU limits from docs/results/workshop_capacity.json
+Fashion-MNIST shared read-only, and memory and CPU limits from docs/hub/workshop_capacity.json
 enforced by cgroups where the system allows it. docs/instructor_guide.md, "One hub for the room".
 
 State lives in one folder, COURSE_HUB_DIR (default /srv/why-normalize-hub as root, else
@@ -37,7 +37,7 @@ TOP = Path(__file__).resolve().parent.parent
 VERSION = f"python{sys.version_info.major}.{sys.version_info.minor}"
 VENV = TOP / ".venv"
 VENV_SITE = VENV / "lib" / VERSION / "site-packages"
-CAPACITY = TOP / "docs" / "results" / "workshop_capacity.json"
+CAPACITY = TOP / "docs" / "hub" / "workshop_capacity.json"  # docs/results/ is the claims ledger's
 PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
 USER_PREFIX = "wn-"  # keeps learners' system users apart from the machine's own accounts
 # Names learners may sign in with (after JupyterHub lower-cases them): each maps to exactly one

@@ -9,7 +9,7 @@ through the hub as a browser would (tools/hub_client.py: REST API and kernel web
 proxy), all N at once. Every 0.5 s and after every cell it reads /proc for each learner's system
 user: resident memory (RSS) and proportional memory (PSS: libraries shared between learners
 counted once), and CPU time per process. It stops the hub and removes the users it made, and
-writes artifacts/workshop_load.json; with --write also docs/results/workshop_capacity.json (the
+writes artifacts/workshop_load.json; with --write also docs/hub/workshop_capacity.json (the
 per-learner limits `./course hub` enforces) and the capacity table in the README and
 docs/instructor_guide.md.
 """
