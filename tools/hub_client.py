@@ -44,6 +44,7 @@ class Learner:
     name: str
     session: requests.Session = field(default_factory=requests.Session)
     token: str | None = None
+    sessions: dict[str, str] = field(default_factory=dict)  # kernel id -> its session (an open tab)
 
     def sign_in(self, password: str, *, wait: float = 120.0) -> requests.Response:
         """Submit the login form; on success wait until the learner's server answers."""
@@ -117,14 +118,13 @@ class Learner:
         )
         if response.status_code != 201:
             raise HubError(f"POST sessions for {path}: {response.status_code} {response.text[:200]}")
-        self._sessions = getattr(self, "_sessions", {})
         session = response.json()
-        self._sessions[session["kernel"]["id"]] = session["id"]
+        self.sessions[session["kernel"]["id"]] = session["id"]
         return str(session["kernel"]["id"])
 
     def close_kernel(self, kernel_id: str) -> None:
         """What closing the tab does here (the course's JupyterLab setting): the kernel shuts down."""
-        session_id = getattr(self, "_sessions", {}).pop(kernel_id, None)
+        session_id = self.sessions.pop(kernel_id, None)
         if session_id:
             self.server_api("DELETE", f"sessions/{session_id}")
         self.server_api("DELETE", f"kernels/{kernel_id}")

@@ -31,6 +31,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
+from statistics import median
 
 import workshop_hub
 from hub_client import Learner
@@ -151,12 +152,6 @@ def run_round(hub_url: str, password: str, count: int, private: Path) -> dict:
             for learner, result in zip(learners, results, strict=True)
         ],
     }  # fmt: skip
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def capacity(rounds: list[dict], learner_cpus: int) -> dict:
